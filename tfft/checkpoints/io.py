@@ -1,0 +1,166 @@
+"""Loading Hugging Face checkpoints into tfft models and saving tfft models as Hugging Face checkpoints.
+
+Loading is strict in the way transformers is: every checkpoint tensor is either assigned to a variable
+(after a shape check), known to be recomputed or tied (names.IGNORED / names.TIED), or reported as
+unexpected; every variable not filled is reported as missing (newly initialised). Both reports are one
+log line each. A shape mismatch is an error naming the tensor and both shapes.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfft.checkpoints import formats, hub, names
+from tfft.models import build_model, head_from_architectures, read_config
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_METADATA = {"format": "pt"}  # transformers refuses safetensors files without a known format
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    missing: tuple[str, ...]  # model tensors absent from the checkpoint (left at their fresh initialisation)
+    unexpected: tuple[str, ...]  # checkpoint tensors the model has no place for
+    mismatched: tuple[str, ...]  # shape mismatches skipped under ignore_mismatched_sizes
+
+
+def _canonical(key: str, table: dict, prefix: str) -> str:
+    """Maps a checkpoint key onto the table: legacy LayerNorm names, and base vs headed prefixes."""
+    if key.endswith(".gamma"):
+        key = key[: -len(".gamma")] + ".weight"
+    elif key.endswith(".beta"):
+        key = key[: -len(".beta")] + ".bias"
+    for candidate in (key, prefix + key, key.removeprefix(prefix)):
+        if candidate in table:
+            return candidate
+    return key
+
+
+def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: str = "checkpoint",
+                 ignore_mismatched_sizes: bool = False) -> LoadReport:
+    """Assigns checkpoint tensors (PyTorch names and layouts) to the model's variables."""
+    table, prefix = names.name_table(model)
+    tied = model.config.tie_word_embeddings
+    filled, unexpected, mismatched = set(), [], []
+    for key, array in tensors.items():
+        name = _canonical(key, table, prefix)
+        if name not in table:
+            bare = name.removeprefix(prefix)
+            if bare in names.IGNORED or (tied and bare in names.TIED):
+                continue
+            unexpected.append(key)
+            continue
+        entry = table[name]
+        value = array.T if entry.transpose else array
+        if tuple(value.shape) != tuple(entry.variable.shape):
+            expected = tuple(entry.variable.shape[::-1] if entry.transpose else entry.variable.shape)
+            if ignore_mismatched_sizes:
+                mismatched.append(f"{key}: {tuple(array.shape)} vs {expected}")
+                continue
+            raise formats.CheckpointError(
+                f"{source}: tensor {key} has shape {list(array.shape)} but the model expects {list(expected)}"
+                + ("; for a classifier fine-tuned on other labels pass ignore_mismatched_sizes=True"
+                   if "classifier" in key else ""))
+        if not np.issubdtype(value.dtype, np.floating):
+            raise formats.CheckpointError(f"{source}: tensor {key} has dtype {value.dtype}; expected floating point")
+        entry.variable.assign(value.astype(np.float32))
+        filled.add(name)
+    missing = tuple(sorted(set(table) - filled))
+    report = LoadReport(missing, tuple(sorted(unexpected)), tuple(mismatched))
+    if report.unexpected:
+        log.info("%s: %d checkpoint tensors not used by %s: %s", source, len(report.unexpected),
+                 type(model).__name__, ", ".join(report.unexpected))
+    if report.missing:
+        log.info("%s: %d tensors of %s not in the checkpoint, newly initialised: %s", source, len(report.missing),
+                 type(model).__name__, ", ".join(report.missing))
+    if report.mismatched:
+        log.warning("%s: %d tensors skipped for a shape mismatch, newly initialised: %s", source,
+                    len(report.mismatched), "; ".join(report.mismatched))
+    return report
+
+
+def _with_labels(config, num_labels: int | None, labels: Sequence[str] | None):
+    if labels is not None:
+        labels = tuple(str(label) for label in labels)
+        if len(set(labels)) != len(labels) or not labels:
+            raise ValueError(f"labels must be distinct and non-empty, got {list(labels)}")
+        if num_labels is not None and num_labels != len(labels):
+            raise ValueError(f"num_labels={num_labels} disagrees with {len(labels)} labels {list(labels)}")
+        return dataclasses.replace(config, id2label=labels)
+    if num_labels is not None:
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        if len(config.id2label) != num_labels:  # keep the checkpoint's own names when the count agrees
+            return dataclasses.replace(config, id2label=tuple(f"LABEL_{i}" for i in range(num_labels)))
+    return config
+
+
+def from_pretrained(name_or_path: str | os.PathLike, head: str | None = None, *, num_labels: int | None = None,
+                    labels: Sequence[str] | None = None, compute_dtype: tf.DType = tf.float32, seed: int = 0,
+                    ignore_mismatched_sizes: bool = False, revision: str | None = None) -> tf.Module:
+    """A tfft model with Hugging Face weights, from a directory, a packaged model name or a Hub id.
+
+    head: 'encoder', 'sequence_classification' (also the pair task), 'token_classification' or 'masked_lm';
+    None takes the head the checkpoint was saved with (its config's `architectures`).
+    num_labels / labels: the label space of a classification head (labels gives the names).
+    seed: initialises whatever the checkpoint does not hold (a new head) and seeds dropout.
+    """
+    model_dir = hub.resolve(name_or_path, revision)
+    config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
+    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed)
+    load_weights(model, formats.read_weights(model_dir), source=str(model_dir),
+                 ignore_mismatched_sizes=ignore_mismatched_sizes)
+    model.source_dir = model_dir
+    return model
+
+
+def export_weights(model: tf.Module) -> dict[str, np.ndarray]:
+    """The model's variables as a Hugging Face state dict (PyTorch names and layouts), tied tensors omitted."""
+    table, _ = names.name_table(model)
+    return {name: np.ascontiguousarray(entry.variable.numpy().T if entry.transpose else entry.variable.numpy())
+            for name, entry in table.items()}
+
+
+def _replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
+    """Moves a finished staging directory into place; an existing target is swapped out, then removed."""
+    old = None
+    if target.exists():
+        old = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rename(target, old / target.name)
+    os.rename(staging, target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=None) -> pathlib.Path:
+    """Writes config.json, model.safetensors and (if given) the tokenizer files, as transformers would.
+
+    The directory is assembled beside the target and renamed into place, so a crash never leaves a
+    half-written model; `transformers.AutoModelFor*.from_pretrained(save_dir)` gives the same logits.
+    """
+    from safetensors.numpy import save_file
+
+    target = pathlib.Path(save_dir).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        config = model.config.to_dict()
+        config["architectures"] = [type(model).__name__]
+        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        save_file(export_weights(model), str(staging / formats.SAFETENSORS), metadata=SAFETENSORS_METADATA)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(staging))
+        _replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,74 @@
+"""The model families tfft implements, their heads, and the two functions that pick one.
+
+A model is named by its config's `model_type` (the family) and a head. Every model takes
+`(input_ids, attention_mask, token_type_ids=None, *, training)`; heads return float32 logits, the
+bare encoder returns an `EncoderOutput`.
+"""
+
+import os
+
+import tensorflow as tf
+
+from tfft.models.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                              BertForTokenClassification, BertModel)
+from tfft.models.config import ConfigError, read_json
+from tfft.models.distilbert import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification,
+                                    DistilBertForTokenClassification, DistilBertModel)
+from tfft.models.transformer import EncoderOutput
+
+CONFIGS = {"distilbert": DistilBertConfig, "bert": BertConfig}
+
+# head name -> model class, per family. The class names are Hugging Face's, and so is `architectures`.
+MODELS = {
+    "distilbert": {
+        "encoder": DistilBertModel,
+        "sequence_classification": DistilBertForSequenceClassification,
+        "token_classification": DistilBertForTokenClassification,
+        "masked_lm": DistilBertForMaskedLM,
+    },
+    "bert": {
+        "encoder": BertModel,
+        "sequence_classification": BertForSequenceClassification,
+        "token_classification": BertForTokenClassification,
+        "masked_lm": BertForMaskedLM,
+    },
+}
+HEADS = tuple(MODELS["bert"])
+
+
+def config_from_dict(raw: dict, source: str = "config.json"):
+    model_type = raw.get("model_type")
+    if model_type not in CONFIGS:
+        raise ConfigError(f"{source}: model_type={model_type!r} is not supported; "
+                          f"tfft implements {', '.join(sorted(CONFIGS))}")
+    try:
+        return CONFIGS[model_type].from_dict(raw)
+    except TypeError as err:  # a dataclass field with a value of the wrong kind
+        raise ConfigError(f"{source}: {err}") from err
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from err
+
+
+def read_config(path: str | os.PathLike):
+    """Reads a Hugging Face config.json into the family's config dataclass."""
+    return config_from_dict(read_json(path), source=str(path))
+
+
+def head_from_architectures(config) -> str:
+    """The head a checkpoint was saved with ('DistilBertForTokenClassification' -> 'token_classification')."""
+    architectures = config.extra.get("architectures") or []
+    for head, cls in MODELS[config.model_type].items():
+        if cls.__name__ in architectures:
+            return head
+    return "encoder"
+
+
+def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed: int = 0) -> tf.Module:
+    """A freshly initialised model (Hugging Face's init: normal(0, 0.02), zero biases, unit LayerNorm)."""
+    if head not in HEADS:
+        raise ValueError(f"head={head!r} is not supported; expected one of {', '.join(HEADS)}")
+    return MODELS[config.model_type][head](config, compute_dtype=compute_dtype, seed=seed)
+
+
+__all__ = ["BertConfig", "DistilBertConfig", "ConfigError", "EncoderOutput", "HEADS", "MODELS", "build_model",
+           "config_from_dict", "head_from_architectures", "read_config"]

@@ -1,0 +1,321 @@
+"""Turn raw text and pre-split NER words into unpadded int32 features for BERT-family encoders.
+
+Why: the data pipeline buckets examples by length and pads each batch only as far as it needs, so
+features here stay unpadded (one array per example) and `pad_batch` does the padding. NER labels
+must be aligned to WordPiece sub-tokens by the word index the tokenizer reports, never by position,
+so a word that yields no tokens (a zero-width space, a control character) drops out without
+shifting the labels of the words after it. Everything goes through the fast (Rust) tokenizer's
+batch call, because per-example Python calls are far too slow for tens of thousands of sentences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import transformers
+
+IGNORE_INDEX = -100
+"""Label of tokens the loss skips: special tokens and, by default, non-first sub-tokens."""
+
+NO_WORD = -1
+"""Word id of tokens that come from no word: special tokens and padding."""
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+_REQUIRED_SPECIAL_TOKENS = ("cls_token", "sep_token", "pad_token")
+
+
+def load_tokenizer(model_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
+    """Load the fast tokenizer saved in a local model directory, never from the Hub.
+
+    Fails early and clearly rather than letting transformers fall back to a confusing error or a
+    tokenizer without the [CLS]/[SEP]/[PAD] tokens that encoding and padding rely on.
+    """
+    path = pathlib.Path(model_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"{path} has no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)})"
+        )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=True)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"tokenizer in {path} is not a fast tokenizer ({type(tokenizer).__name__})")
+    missing = [name for name in _REQUIRED_SPECIAL_TOKENS if getattr(tokenizer, f"{name}_id") is None]
+    if missing:
+        raise ValueError(
+            f"tokenizer in {path} defines no {', '.join(missing)} (is tokenizer_config.json missing?)"
+        )
+    return tokenizer
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Features:
+    """Unpadded per-example int32 token features, one array per example in every column.
+
+    `word_ids` (the index of each token's word, NO_WORD for special tokens) and `labels` (per-token
+    labels, IGNORE_INDEX where the loss skips) are only present for token classification.
+    """
+
+    input_ids: list[np.ndarray]
+    token_type_ids: list[np.ndarray]
+    word_ids: list[np.ndarray] | None = None
+    labels: list[np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("token_type_ids", "word_ids", "labels"):
+            column = getattr(self, name)
+            if column is None:
+                continue
+            if len(column) != len(self.input_ids):
+                raise ValueError(
+                    f"{name} has {len(column)} examples but input_ids has {len(self.input_ids)}"
+                )
+            for i, (ids, values) in enumerate(zip(self.input_ids, column)):
+                if np.shape(values) != np.shape(ids):
+                    raise ValueError(
+                        f"example {i}: {name} has shape {np.shape(values)} "
+                        f"but input_ids has shape {np.shape(ids)}"
+                    )
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> np.ndarray:
+        """Token count of each example, for bucketing by length."""
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int32, count=len(self))
+
+    def select(self, indices: Iterable[int]) -> Features:
+        """The examples at `indices`, in that order, e.g. one length bucket's batch."""
+        indices = list(indices)
+        columns = {}
+        for field in dataclasses.fields(self):
+            column = getattr(self, field.name)
+            columns[field.name] = None if column is None else [column[i] for i in indices]
+        return Features(**columns)
+
+
+def encode_texts(
+    tokenizer: transformers.PreTrainedTokenizerFast,
+    texts: Sequence[str],
+    *,
+    max_length: int,
+    text_pairs: Sequence[str] | None = None,
+) -> Features:
+    """Encode single texts, or text pairs, for sequence classification.
+
+    Each result is at most `max_length` tokens including [CLS]/[SEP]; pairs are truncated
+    'longest_first' so the longer segment loses tokens first.
+    """
+    texts = _check_strings("texts", texts)
+    if text_pairs is not None:
+        text_pairs = _check_strings("text_pairs", text_pairs)
+        if len(text_pairs) != len(texts):
+            raise ValueError(f"text_pairs has {len(text_pairs)} items but texts has {len(texts)}")
+    input_ids, token_type_ids, _ = _encode(
+        tokenizer, texts, text_pairs, max_length=max_length, is_split_into_words=False
+    )
+    return Features(input_ids=input_ids, token_type_ids=token_type_ids)
+
+
+def encode_words(
+    tokenizer: transformers.PreTrainedTokenizerFast,
+    words: Sequence[Sequence[str]],
+    *,
+    max_length: int,
+    labels: Sequence[Sequence[int]] | None = None,
+    label_all_subtokens: bool = False,
+) -> Features:
+    """Encode pre-split words for token classification (NER), with per-token word ids and labels.
+
+    The first sub-token of each word carries the word's label and the other sub-tokens get
+    IGNORE_INDEX, so the loss counts each word once; with `label_all_subtokens` every sub-token
+    carries it. Words cut off by truncation, or that tokenize to nothing, have no tokens: their
+    labels are dropped and `word_predictions` gives them its fill value.
+    """
+    if isinstance(words, (str, bytes)):
+        raise TypeError("words must be a sequence of word lists, got a single string")
+    words = [_check_strings(f"words[{i}]", example) for i, example in enumerate(words)]
+    if labels is not None:
+        labels = _check_labels(labels, words)
+    input_ids, token_type_ids, word_ids = _encode(
+        tokenizer, words, None, max_length=max_length, is_split_into_words=True
+    )
+    token_labels = None if labels is None else _align_labels(word_ids, labels, label_all_subtokens)
+    return Features(
+        input_ids=input_ids, token_type_ids=token_type_ids, word_ids=word_ids, labels=token_labels
+    )
+
+
+def pad_batch(features: Features, length: int, *, pad_token_id: int) -> dict[str, np.ndarray]:
+    """Right-pad a batch of features to `length` tokens as [batch, length] int32 arrays.
+
+    Returns input_ids, attention_mask and token_type_ids, plus word_ids (padded with NO_WORD) and
+    labels (padded with IGNORE_INDEX) when the features have them. Features longer than `length`
+    are an error rather than silently cut, since truncation belongs to encoding.
+    """
+    if length < 1:
+        raise ValueError(f"length must be at least 1, got {length}")
+    lengths = features.lengths()
+    if len(lengths) and lengths.max() > length:
+        longest = int(np.argmax(lengths))
+        raise ValueError(
+            f"example {longest} has {lengths[longest]} tokens, more than the padding length {length}"
+        )
+    mask = np.arange(length) < lengths[:, None]
+
+    def pad(column: list[np.ndarray], value: int) -> np.ndarray:
+        padded = np.full(mask.shape, value, dtype=np.int32)
+        if column:
+            padded[mask] = np.concatenate(column)
+        return padded
+
+    batch = {
+        "input_ids": pad(features.input_ids, pad_token_id),
+        "attention_mask": mask.astype(np.int32),
+        "token_type_ids": pad(features.token_type_ids, 0),
+    }
+    if features.word_ids is not None:
+        batch["word_ids"] = pad(features.word_ids, NO_WORD)
+    if features.labels is not None:
+        batch["labels"] = pad(features.labels, IGNORE_INDEX)
+    return batch
+
+
+def word_predictions(
+    word_ids: np.ndarray, token_values: np.ndarray, num_words: int, fill: int | float = IGNORE_INDEX
+) -> np.ndarray:
+    """Recover one value per word from per-token values, reading each word's first sub-token.
+
+    `word_ids` is one example's [tokens] word ids (padding with NO_WORD is fine) and
+    `token_values` is [tokens, ...] (predicted ids, logits...). Returns [num_words, ...]; words
+    with no token (truncated, or tokenizing to nothing) get `fill`.
+    """
+    word_ids = np.asarray(word_ids)
+    token_values = np.asarray(token_values)
+    if word_ids.ndim != 1 or token_values.shape[:1] != word_ids.shape:
+        raise ValueError(
+            f"word_ids must be 1-D with one entry per token of token_values, got shapes "
+            f"{word_ids.shape} and {token_values.shape}"
+        )
+    if word_ids.size and word_ids.max() >= num_words:
+        raise ValueError(f"word id {word_ids.max()} is out of range for {num_words} words")
+    predictions = np.full((num_words, *token_values.shape[1:]), fill, dtype=token_values.dtype)
+    first = _first_subtokens(word_ids)
+    predictions[word_ids[first]] = token_values[first]
+    return predictions
+
+
+def _encode(
+    tokenizer: transformers.PreTrainedTokenizerFast,
+    first: list,
+    second: list[str] | None,
+    *,
+    max_length: int,
+    is_split_into_words: bool,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]:
+    """One batch call to the tokenizer; returns input_ids, token_type_ids and (for words) word_ids."""
+    _check_max_length(tokenizer, max_length, pair=second is not None)
+    if not first:
+        return [], [], [] if is_split_into_words else None
+    encoding = tokenizer(
+        first,
+        second,
+        is_split_into_words=is_split_into_words,
+        add_special_tokens=True,
+        truncation="longest_first",
+        max_length=max_length,
+        padding=False,
+        return_token_type_ids=True,
+        return_attention_mask=False,
+    )
+    input_ids = [np.asarray(ids, dtype=np.int32) for ids in encoding["input_ids"]]
+    token_type_ids = [np.asarray(types, dtype=np.int32) for types in encoding["token_type_ids"]]
+    word_ids = None
+    if is_split_into_words:
+        word_ids = [
+            np.array([NO_WORD if w is None else w for w in encoding.word_ids(i)], dtype=np.int32)
+            for i in range(len(first))
+        ]
+    return input_ids, token_type_ids, word_ids
+
+
+def _check_max_length(
+    tokenizer: transformers.PreTrainedTokenizerFast, max_length: int, *, pair: bool
+) -> None:
+    """Reject lengths the tokenizer would not honour: below the special-token count it silently
+    skips truncation, and above model_max_length the position embeddings run out."""
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
+        raise TypeError(f"max_length must be an int, got {type(max_length).__name__}")
+    special = tokenizer.num_special_tokens_to_add(pair=pair)
+    if max_length < special:
+        kind = "a text pair" if pair else "a single text"
+        raise ValueError(
+            f"max_length must be at least {special}, the special tokens added to {kind}; "
+            f"got {max_length}"
+        )
+    if max_length > tokenizer.model_max_length:
+        raise ValueError(
+            f"max_length {max_length} exceeds the tokenizer's model_max_length "
+            f"{tokenizer.model_max_length}"
+        )
+
+
+def _check_strings(name: str, values: Iterable[str]) -> list[str]:
+    """A list of the strings in `values`, or a TypeError naming the first item that is not one."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a sequence of str, got {type(values).__name__}")
+    values = list(values)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] is {type(value).__name__}, expected str")
+    return values
+
+
+def _check_labels(labels: Sequence[Sequence[int]], words: list[list[str]]) -> list[np.ndarray]:
+    """Per-example int32 label arrays, checked to hold exactly one integer label per word."""
+    if len(labels) != len(words):
+        raise ValueError(f"labels has {len(labels)} examples but words has {len(words)}")
+    arrays = []
+    for i, (example_labels, example_words) in enumerate(zip(labels, words)):
+        array = np.asarray(example_labels)
+        if array.ndim != 1:
+            raise ValueError(f"labels[{i}] must be a flat sequence of ints, got shape {array.shape}")
+        if len(array) != len(example_words):
+            raise ValueError(
+                f"example {i} has {len(example_words)} words but {len(array)} labels"
+            )
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"labels[{i}] must be integers, got dtype {array.dtype}")
+        arrays.append(array.astype(np.int32))
+    return arrays
+
+
+def _align_labels(
+    word_ids: list[np.ndarray], labels: list[np.ndarray], all_subtokens: bool
+) -> list[np.ndarray]:
+    """Per-token labels looked up by word id, vectorised over the whole batch at once.
+
+    Word ids are made unique across the batch by offsetting each example's ids by the number of
+    words before it, so they index the concatenated labels directly.
+    """
+    if not word_ids:
+        return []
+    token_counts = [len(ids) for ids in word_ids]
+    word_offsets = np.cumsum([0] + [len(example) for example in labels[:-1]])
+    flat_word_ids = np.concatenate(word_ids)
+    offsets = np.repeat(word_offsets, token_counts)
+    global_ids = np.where(flat_word_ids == NO_WORD, NO_WORD, flat_word_ids + offsets)
+    labelled = global_ids != NO_WORD if all_subtokens else _first_subtokens(global_ids)
+    flat_labels = np.full(len(global_ids), IGNORE_INDEX, dtype=np.int32)
+    flat_labels[labelled] = np.concatenate(labels)[global_ids[labelled]]
+    return np.split(flat_labels, np.cumsum(token_counts)[:-1])
+
+
+def _first_subtokens(word_ids: np.ndarray) -> np.ndarray:
+    """Mask of tokens that start a word: a word id (>= 0) that differs from the previous token's."""
+    previous = np.concatenate([[NO_WORD], word_ids[:-1]])
+    return (word_ids >= 0) & (word_ids != previous)
