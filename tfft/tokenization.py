@@ -4,19 +4,24 @@ Why: the data pipeline buckets examples by length and pads each batch only as fa
 features here stay unpadded (one array per example) and `pad_batch` does the padding. NER labels
 must be aligned to WordPiece sub-tokens by the word index the tokenizer reports, never by position,
 so a word that yields no tokens (a zero-width space, a control character) drops out without
-shifting the labels of the words after it. Everything goes through the fast (Rust) tokenizer's
-batch call, because per-example Python calls are far too slow for tens of thousands of sentences.
+shifting the labels of the words after it. Tokenization is one call to the fast (Rust)
+tokenizer's batch API, because per-example Python calls are far too slow for tens of thousands of
+sentences; truncation and special tokens are applied here, with the tokenizer's own rules and
+template, because its pair truncation is quadratic in the length of the texts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
-import pathlib
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import transformers
+
+from tfft.checkpoints.hub import resolve
 
 IGNORE_INDEX = -100
 """Label of tokens the loss skips: special tokens and, by default, non-first sub-tokens."""
@@ -28,15 +33,13 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 _REQUIRED_SPECIAL_TOKENS = ("cls_token", "sep_token", "pad_token")
 
 
-def load_tokenizer(model_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
-    """Load the fast tokenizer saved in a local model directory, never from the Hub.
+def load_tokenizer(name_or_path: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
+    """The fast tokenizer of a model directory, packaged model or Hub id (resolved as `from_pretrained` does).
 
     Fails early and clearly rather than letting transformers fall back to a confusing error or a
     tokenizer without the [CLS]/[SEP]/[PAD] tokens that encoding and padding rely on.
     """
-    path = pathlib.Path(model_dir)
-    if not path.is_dir():
-        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
+    path = resolve(name_or_path)
     if not any((path / name).is_file() for name in _TOKENIZER_FILES):
         raise FileNotFoundError(
             f"{path} has no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)})"
@@ -108,15 +111,16 @@ def encode_texts(
     """Encode single texts, or text pairs, for sequence classification.
 
     Each result is at most `max_length` tokens including [CLS]/[SEP]; pairs are truncated
-    'longest_first' so the longer segment loses tokens first.
+    'longest_first' (the longer segment loses tokens first), exactly as the tokenizer would.
     """
     texts = _check_strings("texts", texts)
     if text_pairs is not None:
         text_pairs = _check_strings("text_pairs", text_pairs)
         if len(text_pairs) != len(texts):
             raise ValueError(f"text_pairs has {len(text_pairs)} items but texts has {len(texts)}")
+    segments = [texts] if text_pairs is None else [texts, text_pairs]
     input_ids, token_type_ids, _ = _encode(
-        tokenizer, texts, text_pairs, max_length=max_length, is_split_into_words=False
+        tokenizer, segments, max_length=max_length, is_split_into_words=False
     )
     return Features(input_ids=input_ids, token_type_ids=token_type_ids)
 
@@ -142,7 +146,7 @@ def encode_words(
     if labels is not None:
         labels = _check_labels(labels, words)
     input_ids, token_type_ids, word_ids = _encode(
-        tokenizer, words, None, max_length=max_length, is_split_into_words=True
+        tokenizer, [words], max_length=max_length, is_split_into_words=True
     )
     token_labels = None if labels is None else _align_labels(word_ids, labels, label_all_subtokens)
     return Features(
@@ -209,53 +213,125 @@ def word_predictions(
     return predictions
 
 
+class _Part(NamedTuple):
+    """A run of the tokenizer's special-token template: special tokens, or a content segment."""
+
+    segment: int | None  # index of the content segment, None for special tokens
+    ids: list[int]  # the special tokens' ids (empty for a content segment)
+    type_ids: list[int]  # the special tokens' type ids, or the content segment's single type id
+
+
+def _template(tokenizer: transformers.PreTrainedTokenizerFast, num_segments: int) -> list[_Part]:
+    """How the tokenizer wraps 1 or 2 segments in special tokens, read off a probe encoding, so
+    that the layout ([CLS] A [SEP] B [SEP] for BERT) comes from the tokenizer, not from here."""
+    probe = tokenizer(*[["a"]] * num_segments, add_special_tokens=True, return_token_type_ids=True)
+    parts: list[_Part] = []
+    for token_id, type_id, segment in zip(
+        probe["input_ids"][0], probe["token_type_ids"][0], probe.sequence_ids(0)
+    ):
+        if segment is None and parts and parts[-1].segment is None:
+            parts[-1].ids.append(token_id)
+            parts[-1].type_ids.append(type_id)
+        elif segment is None:
+            parts.append(_Part(None, [token_id], [type_id]))
+        elif not parts or parts[-1].segment != segment:
+            parts.append(_Part(segment, [], [type_id]))
+    return parts
+
+
 def _encode(
     tokenizer: transformers.PreTrainedTokenizerFast,
-    first: list,
-    second: list[str] | None,
+    segments: list[list],
     *,
     max_length: int,
     is_split_into_words: bool,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]:
-    """One batch call to the tokenizer; returns input_ids, token_type_ids and (for words) word_ids."""
-    _check_max_length(tokenizer, max_length, pair=second is not None)
-    if not first:
+    """Encode 1 or 2 parallel segment lists; returns input_ids, token_type_ids and, for words,
+    word_ids.
+
+    All segments go through one batch call without special tokens or truncation; truncation and
+    the special tokens are applied here. Letting the tokenizer truncate pairs is quadratic: it
+    builds every combination of the two segments' overflowing pieces (20 pairs of 1000-word texts
+    at max_length 128 take seconds and gigabytes).
+    """
+    template = _template(tokenizer, len(segments))
+    budget = max_length - sum(len(part.ids) for part in template)
+    _check_max_length(tokenizer, max_length, budget, pair=len(segments) == 2)
+    count = len(segments[0])
+    if count == 0:
         return [], [], [] if is_split_into_words else None
     encoding = tokenizer(
-        first,
-        second,
+        [item for segment in segments for item in segment],
         is_split_into_words=is_split_into_words,
-        add_special_tokens=True,
-        truncation="longest_first",
-        max_length=max_length,
-        padding=False,
-        return_token_type_ids=True,
+        add_special_tokens=False,
+        return_token_type_ids=False,
         return_attention_mask=False,
+        verbose=False,
     )
-    input_ids = [np.asarray(ids, dtype=np.int32) for ids in encoding["input_ids"]]
-    token_type_ids = [np.asarray(types, dtype=np.int32) for types in encoding["token_type_ids"]]
-    word_ids = None
-    if is_split_into_words:
-        word_ids = [
-            np.array([NO_WORD if w is None else w for w in encoding.word_ids(i)], dtype=np.int32)
-            for i in range(len(first))
-        ]
+    content = [encoding["input_ids"][k * count : (k + 1) * count] for k in range(len(segments))]
+    kept = _truncated_lengths(
+        np.array([[len(ids) for ids in segment] for segment in content]).T, budget
+    )
+    input_ids, token_type_ids = [], []
+    for i in range(count):
+        ids, types = [], []
+        for part in template:
+            if part.segment is None:
+                ids += part.ids
+                types += part.type_ids
+            else:
+                ids += content[part.segment][i][: kept[i, part.segment]]
+                types += part.type_ids * kept[i, part.segment]
+        input_ids.append(np.array(ids, dtype=np.int32))
+        token_type_ids.append(np.array(types, dtype=np.int32))
+    if not is_split_into_words:
+        return input_ids, token_type_ids, None
+    start = sum(len(part.ids) for part in itertools.takewhile(lambda p: p.segment is None, template))
+    word_ids = []
+    for i, ids in enumerate(input_ids):
+        words = np.full(len(ids), NO_WORD, dtype=np.int32)
+        words[start : start + kept[i, 0]] = encoding.word_ids(i)[: kept[i, 0]]
+        word_ids.append(words)
     return input_ids, token_type_ids, word_ids
 
 
+def _truncated_lengths(lengths: np.ndarray, budget: int) -> np.ndarray:
+    """Content tokens kept per segment ([examples, segments] -> same), as the fast tokenizer's
+    right-side 'longest_first' truncation keeps them.
+
+    A single segment keeps its first `budget` tokens. For a pair over budget, the shorter segment
+    stays whole if it fits in half the budget and the longer gets the rest; otherwise both get half,
+    the odd token going to the longer one (to the second on a tie).
+    """
+    if lengths.shape[1] == 1:
+        return np.minimum(lengths, budget)
+    first, second = lengths[:, 0], lengths[:, 1]
+    first_is_shorter = first <= second
+    shorter = np.minimum(first, second)
+    keep_shorter = np.where(2 * shorter <= budget, shorter, budget // 2)
+    keep_longer = budget - keep_shorter
+    fits = first + second <= budget
+    return np.stack(
+        [
+            np.where(fits, first, np.where(first_is_shorter, keep_shorter, keep_longer)),
+            np.where(fits, second, np.where(first_is_shorter, keep_longer, keep_shorter)),
+        ],
+        axis=1,
+    )
+
+
 def _check_max_length(
-    tokenizer: transformers.PreTrainedTokenizerFast, max_length: int, *, pair: bool
+    tokenizer: transformers.PreTrainedTokenizerFast, max_length: int, budget: int, *, pair: bool
 ) -> None:
-    """Reject lengths the tokenizer would not honour: below the special-token count it silently
-    skips truncation, and above model_max_length the position embeddings run out."""
+    """Reject lengths that leave no room for the special tokens (the tokenizer would silently not
+    truncate at all) or that exceed model_max_length (the position embeddings run out)."""
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
         raise TypeError(f"max_length must be an int, got {type(max_length).__name__}")
-    special = tokenizer.num_special_tokens_to_add(pair=pair)
-    if max_length < special:
+    if budget < 0:
         kind = "a text pair" if pair else "a single text"
         raise ValueError(
-            f"max_length must be at least {special}, the special tokens added to {kind}; "
-            f"got {max_length}"
+            f"max_length must be at least {max_length - budget}, the special tokens added to "
+            f"{kind}; got {max_length}"
         )
     if max_length > tokenizer.model_max_length:
         raise ValueError(

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from tfft.models.config import ConfigError
+
 # Hugging Face's initialiser for every Linear and Embedding (`initializer_range` in the configs).
 INIT_STD = 0.02
 
@@ -32,7 +34,7 @@ COMPUTE_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
 def check_activation(name: str, field: str) -> None:
     """Fails at config time, not at the first forward pass, on an activation we do not implement."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"config.json: {field}={name!r} is not supported; expected one of {sorted(ACTIVATIONS)}")
+        raise ConfigError(f"config field {field}={name!r} is not supported; expected one of {sorted(ACTIVATIONS)}")
 
 
 def check_compute_dtype(dtype: tf.DType) -> tf.DType:
