@@ -90,6 +90,17 @@ def test_reports_missing_and_unexpected_in_one_line_each(minilm_dir, caplog):
     assert model.config.id2label == tuple(f"LABEL_{i}" for i in range(5))
 
 
+def test_missing_encoder_tensors_are_a_warning(caplog):
+    model = build_model(TINY["distilbert"], "sequence_classification")
+    tensors = {k: v for k, v in export_weights(model).items() if "layer.1." not in k and "classifier" not in k}
+    with caplog.at_level(logging.INFO, logger="tfft"):
+        report = load_weights(model, tensors)
+    assert len(report.missing) == 16 + 4  # layer 1, and pre_classifier + classifier
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "16 ENCODER tensors" in warnings[0]
+    assert "distilbert.transformer.layer.1.ffn.lin1.weight" in warnings[0] and "classifier" not in warnings[0]
+
+
 def test_headed_checkpoint_into_bare_encoder(tmp_path):
     headed = build_model(TINY["bert"], "token_classification", seed=3)
     _randomize(headed, 3)
@@ -117,7 +128,7 @@ def test_shape_mismatch_names_tensor_and_both_shapes(tmp_path):
                              "for a classifier fine-tuned on other labels pass ignore_mismatched_sizes=True"):
         from_pretrained(tmp_path, num_labels=7)
     model = from_pretrained(tmp_path, num_labels=7, ignore_mismatched_sizes=True)
-    assert model.classifier.kernel.shape == (32, 7)
+    assert model.classifier.dense.kernel.shape == (32, 7)
 
 
 def test_wrong_encoder_shape_is_an_error(tmp_path):

@@ -45,6 +45,10 @@ def _canonical(key: str, table: dict, prefix: str) -> str:
     return key
 
 
+def _is_encoder_name(model: tf.Module, name: str, prefix: str) -> bool:
+    return not hasattr(model, "encoder") or name.startswith(prefix)
+
+
 def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: str = "checkpoint",
                  ignore_mismatched_sizes: bool = False) -> LoadReport:
     """Assigns checkpoint tensors (PyTorch names and layouts) to the model's variables."""
@@ -76,12 +80,19 @@ def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: st
         filled.add(name)
     missing = tuple(sorted(set(table) - filled))
     report = LoadReport(missing, tuple(sorted(unexpected)), tuple(mismatched))
+    model_name = type(model).__name__
     if report.unexpected:
-        log.info("%s: %d checkpoint tensors not used by %s: %s", source, len(report.unexpected),
-                 type(model).__name__, ", ".join(report.unexpected))
-    if report.missing:
-        log.info("%s: %d tensors of %s not in the checkpoint, newly initialised: %s", source, len(report.missing),
-                 type(model).__name__, ", ".join(report.missing))
+        log.info("%s: %d checkpoint tensors not used by %s: %s", source, len(report.unexpected), model_name,
+                 ", ".join(report.unexpected))
+    # A new head is expected to be missing; a missing encoder tensor means a partly random encoder: say it loudly.
+    encoder_missing = [name for name in missing if _is_encoder_name(model, name, prefix)]
+    if encoder_missing:
+        log.warning("%s: %d ENCODER tensors of %s not in the checkpoint, left randomly initialised: %s", source,
+                    len(encoder_missing), model_name, ", ".join(encoder_missing))
+    head_missing = [name for name in missing if name not in encoder_missing]
+    if head_missing:
+        log.info("%s: %d tensors of %s not in the checkpoint, newly initialised: %s", source, len(head_missing),
+                 model_name, ", ".join(head_missing))
     if report.mismatched:
         log.warning("%s: %d tensors skipped for a shape mismatch, newly initialised: %s", source,
                     len(report.mismatched), "; ".join(report.mismatched))

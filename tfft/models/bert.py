@@ -12,7 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from tfft.models import config as config_io
-from tfft.models.layers import (ACTIVATIONS, Dense, Dropout, Embedding, LayerNorm, VocabProjection,
+from tfft.models.layers import (ACTIVATIONS, Classifier, Dense, Dropout, Embedding, LayerNorm, VocabProjection,
                                 check_activation, check_compute_dtype, check_length)
 from tfft.models.transformer import EncoderOutput, TransformerBlock, run_blocks
 
@@ -135,16 +135,14 @@ class BertForSequenceClassification(tf.Module):
     def __init__(self, config: BertConfig, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                  name: str | None = None):
         super().__init__(name=name)
-        num_labels = config_io.require_labels(config)
         self.config = config
         self.encoder = BertModel(config, add_pooler=True, compute_dtype=compute_dtype, seed=seed, name="bert")
-        self.dropout = Dropout(config.head_dropout, rng=self.encoder.rng)
-        self.classifier = Dense(config.hidden_size, num_labels, rng=self.encoder.rng,
-                                compute_dtype=self.encoder.compute_dtype, name="classifier")
+        self.classifier = Classifier(config.hidden_size, config_io.require_labels(config), config.head_dropout,
+                                     rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
         pooled = self.encoder(input_ids, attention_mask, token_type_ids, training=training).pooled  # [B, H]
-        return tf.cast(self.classifier(self.dropout(pooled, training=training)), tf.float32)  # [B, C]
+        return self.classifier(pooled, training=training)  # [B, C]
 
 
 class BertForTokenClassification(tf.Module):
@@ -153,16 +151,14 @@ class BertForTokenClassification(tf.Module):
     def __init__(self, config: BertConfig, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                  name: str | None = None):
         super().__init__(name=name)
-        num_labels = config_io.require_labels(config)
         self.config = config
         self.encoder = BertModel(config, add_pooler=False, compute_dtype=compute_dtype, seed=seed, name="bert")
-        self.dropout = Dropout(config.head_dropout, rng=self.encoder.rng)
-        self.classifier = Dense(config.hidden_size, num_labels, rng=self.encoder.rng,
-                                compute_dtype=self.encoder.compute_dtype, name="classifier")
+        self.classifier = Classifier(config.hidden_size, config_io.require_labels(config), config.head_dropout,
+                                     rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
         hidden = self.encoder(input_ids, attention_mask, token_type_ids, training=training).last_hidden_state
-        return tf.cast(self.classifier(self.dropout(hidden, training=training)), tf.float32)  # [B, S, C]
+        return self.classifier(hidden, training=training)  # [B, S, C]
 
 
 class BertForMaskedLM(tf.Module):

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfft.models import config as config_io
-from tfft.models.layers import (ACTIVATIONS, Dense, Dropout, Embedding, LayerNorm, VocabProjection,
+from tfft.models.layers import (ACTIVATIONS, Classifier, Dense, Dropout, Embedding, LayerNorm, VocabProjection,
                                 check_activation, check_compute_dtype, check_length)
 from tfft.models.transformer import EncoderOutput, TransformerBlock, run_blocks
 
@@ -132,18 +132,17 @@ class DistilBertForSequenceClassification(tf.Module):
     def __init__(self, config: DistilBertConfig, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                  name: str | None = None):
         super().__init__(name=name)
-        num_labels = config_io.require_labels(config)
         self.config = config
         self.encoder = DistilBertModel(config, compute_dtype=compute_dtype, seed=seed, name="distilbert")
         rng, dtype = self.encoder.rng, self.encoder.compute_dtype
         self.pre_classifier = Dense(config.dim, config.dim, rng=rng, compute_dtype=dtype, name="pre_classifier")
-        self.dropout = Dropout(config.seq_classif_dropout, rng=rng)
-        self.classifier = Dense(config.dim, num_labels, rng=rng, compute_dtype=dtype, name="classifier")
+        self.classifier = Classifier(config.dim, config_io.require_labels(config), config.seq_classif_dropout,
+                                     rng=rng, compute_dtype=dtype, name="classifier")
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
         hidden = self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
         pooled = tf.nn.relu(self.pre_classifier(hidden[:, 0]))  # [B, H]
-        return tf.cast(self.classifier(self.dropout(pooled, training=training)), tf.float32)  # [B, C]
+        return self.classifier(pooled, training=training)  # [B, C]
 
 
 class DistilBertForTokenClassification(tf.Module):
@@ -152,16 +151,14 @@ class DistilBertForTokenClassification(tf.Module):
     def __init__(self, config: DistilBertConfig, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                  name: str | None = None):
         super().__init__(name=name)
-        num_labels = config_io.require_labels(config)
         self.config = config
         self.encoder = DistilBertModel(config, compute_dtype=compute_dtype, seed=seed, name="distilbert")
-        self.dropout = Dropout(config.dropout, rng=self.encoder.rng)
-        self.classifier = Dense(config.dim, num_labels, rng=self.encoder.rng,
-                                compute_dtype=self.encoder.compute_dtype, name="classifier")
+        self.classifier = Classifier(config.dim, config_io.require_labels(config), config.dropout,
+                                     rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
         hidden = self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
-        return tf.cast(self.classifier(self.dropout(hidden, training=training)), tf.float32)  # [B, S, C]
+        return self.classifier(hidden, training=training)  # [B, S, C]
 
 
 class DistilBertForMaskedLM(tf.Module):

@@ -113,6 +113,19 @@ class Dropout(tf.Module):
         return tf.nn.experimental.stateless_dropout(x, rate=self.rate, seed=seed)
 
 
+class Classifier(tf.Module):
+    """dropout -> linear -> float32 logits: the last layer of every Hugging Face classification head."""
+
+    def __init__(self, in_dim: int, num_labels: int, dropout: float, *, rng: tf.random.Generator,
+                 compute_dtype: tf.DType, name: str | None = None):
+        super().__init__(name=name)
+        self.dropout = Dropout(dropout, rng=rng)
+        self.dense = Dense(in_dim, num_labels, rng=rng, compute_dtype=compute_dtype, name="dense")
+
+    def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
+        return tf.cast(self.dense(self.dropout(x, training=training)), tf.float32)  # [..., C]
+
+
 class VocabProjection(tf.Module):
     """Hidden states -> vocabulary logits (float32), for masked-LM heads.
 
