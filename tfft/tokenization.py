@@ -67,6 +67,7 @@ class Features:
     token_type_ids: list[np.ndarray]
     word_ids: list[np.ndarray] | None = None
     labels: list[np.ndarray] | None = None
+    truncated: np.ndarray | None = None  # bool per example: did max_length cut it?
 
     def __post_init__(self) -> None:
         for name in ("token_type_ids", "word_ids", "labels"):
@@ -98,6 +99,8 @@ class Features:
         for field in dataclasses.fields(self):
             column = getattr(self, field.name)
             columns[field.name] = None if column is None else [column[i] for i in indices]
+        if self.truncated is not None:
+            columns["truncated"] = np.asarray(columns["truncated"], dtype=bool)
         return Features(**columns)
 
 
@@ -119,10 +122,10 @@ def encode_texts(
         if len(text_pairs) != len(texts):
             raise ValueError(f"text_pairs has {len(text_pairs)} items but texts has {len(texts)}")
     segments = [texts] if text_pairs is None else [texts, text_pairs]
-    input_ids, token_type_ids, _ = _encode(
+    input_ids, token_type_ids, _, truncated = _encode(
         tokenizer, segments, max_length=max_length, is_split_into_words=False
     )
-    return Features(input_ids=input_ids, token_type_ids=token_type_ids)
+    return Features(input_ids=input_ids, token_type_ids=token_type_ids, truncated=truncated)
 
 
 def encode_words(
@@ -145,12 +148,16 @@ def encode_words(
     words = [_check_strings(f"words[{i}]", example) for i, example in enumerate(words)]
     if labels is not None:
         labels = _check_labels(labels, words)
-    input_ids, token_type_ids, word_ids = _encode(
+    input_ids, token_type_ids, word_ids, truncated = _encode(
         tokenizer, [words], max_length=max_length, is_split_into_words=True
     )
     token_labels = None if labels is None else _align_labels(word_ids, labels, label_all_subtokens)
     return Features(
-        input_ids=input_ids, token_type_ids=token_type_ids, word_ids=word_ids, labels=token_labels
+        input_ids=input_ids,
+        token_type_ids=token_type_ids,
+        word_ids=word_ids,
+        labels=token_labels,
+        truncated=truncated,
     )
 
 
@@ -245,9 +252,9 @@ def _encode(
     *,
     max_length: int,
     is_split_into_words: bool,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]:
-    """Encode 1 or 2 parallel segment lists; returns input_ids, token_type_ids and, for words,
-    word_ids.
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None, np.ndarray]:
+    """Encode 1 or 2 parallel segment lists; returns input_ids, token_type_ids, word_ids (for words)
+    and whether each example was truncated.
 
     All segments go through one batch call without special tokens or truncation; truncation and
     the special tokens are applied here. Letting the tokenizer truncate pairs is quadratic: it
@@ -259,7 +266,7 @@ def _encode(
     _check_max_length(tokenizer, max_length, budget, pair=len(segments) == 2)
     count = len(segments[0])
     if count == 0:
-        return [], [], [] if is_split_into_words else None
+        return [], [], [] if is_split_into_words else None, np.zeros(0, dtype=bool)
     encoding = tokenizer(
         [item for segment in segments for item in segment],
         is_split_into_words=is_split_into_words,
@@ -269,9 +276,9 @@ def _encode(
         verbose=False,
     )
     content = [encoding["input_ids"][k * count : (k + 1) * count] for k in range(len(segments))]
-    kept = _truncated_lengths(
-        np.array([[len(ids) for ids in segment] for segment in content]).T, budget
-    )
+    content_lengths = np.array([[len(ids) for ids in segment] for segment in content]).T
+    kept = _truncated_lengths(content_lengths, budget)
+    truncated = (kept < content_lengths).any(axis=1)
     input_ids, token_type_ids = [], []
     for i in range(count):
         ids, types = [], []
@@ -285,14 +292,14 @@ def _encode(
         input_ids.append(np.array(ids, dtype=np.int32))
         token_type_ids.append(np.array(types, dtype=np.int32))
     if not is_split_into_words:
-        return input_ids, token_type_ids, None
+        return input_ids, token_type_ids, None, truncated
     start = sum(len(part.ids) for part in itertools.takewhile(lambda p: p.segment is None, template))
     word_ids = []
     for i, ids in enumerate(input_ids):
         words = np.full(len(ids), NO_WORD, dtype=np.int32)
         words[start : start + kept[i, 0]] = encoding.word_ids(i)[: kept[i, 0]]
         word_ids.append(words)
-    return input_ids, token_type_ids, word_ids
+    return input_ids, token_type_ids, word_ids, truncated
 
 
 def _truncated_lengths(lengths: np.ndarray, budget: int) -> np.ndarray:

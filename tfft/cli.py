@@ -1,0 +1,88 @@
+"""What the entry points share: flag definitions for data and model, turning flags into config objects, and
+the rule that bad input ends in one line on stderr and exit code 2 (no traceback, nothing written).
+
+Only entry points (`python -m tfft.<command>`) call into this module; library code takes config objects.
+"""
+
+import sys
+
+from absl import app, flags
+
+from tfft.checkpoints.formats import CheckpointError
+from tfft.checkpoints.hub import ModelNotFoundError
+from tfft.data import DataConfig, DataError
+from tfft.models import ConfigError
+from tfft.tasks import TASKS
+
+# Errors caused by the user's input: reported in one line with exit code 2.
+USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError)
+EXIT_USAGE = 2
+
+
+def define_data_flags() -> None:
+    """The flags that choose a task, a model's tokenizer and a data set, and shape its batches."""
+    flags.DEFINE_enum("task", "classification", list(TASKS), "What to fine-tune for.")
+    flags.DEFINE_string("model", "all-MiniLM-L6-v2", "Model directory, Hub id, or packaged model name.")
+    flags.DEFINE_string("dataset", "sample", "'sample' (embedded smoke data), a file, a directory with "
+                        "train/dev/test files, or a Hugging Face data set name (e.g. glue/sst2, repo:config).")
+    flags.DEFINE_string("text_column", None, "Text column: name or 0-based index; 'a,b' joins columns. NER JSONL: "
+                        "the words key.")
+    flags.DEFINE_string("text_pair_column", None, "Second text column for the pair task.")
+    flags.DEFINE_string("label_column", None, "Label column (NER JSONL: the tags key).")
+    flags.DEFINE_string("delimiter", None, "Column separator of text files (default: by extension, else sniffed).")
+    flags.DEFINE_enum("quoting", "auto", ["auto", "csv", "none"], "CSV quoting: 'none' splits lines on the "
+                      "separator (files with unescaped quotes); 'auto' picks the one that gives a consistent table.")
+    flags.DEFINE_enum("header", "auto", ["auto", "yes", "no"], "Whether delimited files start with a header "
+                      "line; 'auto' decides from the column flags, known column names and the label column.")
+    flags.DEFINE_enum("tag_scheme", "auto", ["auto", "iob1", "iob2"], "NER tags in files: IOB1 is converted to "
+                      "IOB2; 'auto' converts when an entity starts with I-; 'iob2' makes that an error.")
+    flags.DEFINE_string("label_names", None, "Label names in id order: comma-separated, or a file with one per "
+                        "line (integer labels are mapped to them, 1-based when they run 1..K).")
+    flags.DEFINE_float("val_fraction", 0.1, "Fraction of the training data held out when there is no validation "
+                       "split (stratified).")
+    flags.DEFINE_float("test_fraction", 0.1, "Fraction held out when there is no test split (stratified).")
+    flags.DEFINE_integer("max_train_examples", None, "Stratified subsample of the training split.")
+    flags.DEFINE_integer("seed", 0, "Seeds splits, shuffling, initialisation and dropout.")
+    flags.DEFINE_boolean("strict", False, "Empty texts are errors instead of skipped rows.")
+    flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, special tokens included; longer ones are "
+                         "truncated (and counted in the log).")
+    flags.DEFINE_integer("batch_size", 32, "Examples per batch.")
+    flags.DEFINE_enum("padding", "bucket", ["bucket", "max_length"], "Pad each batch to its length bucket, or "
+                      "every batch to --max_seq_length (the fixed-shape pipeline, for comparison).")
+    flags.DEFINE_string("buckets", "auto", "Padded lengths: 'auto' or comma-separated lengths.")
+    flags.DEFINE_boolean("label_all_subtokens", False, "NER: label every sub-token of a word, not just the first.")
+    flags.DEFINE_string("cache_dir", None, "Where tokenized features are cached (default ~/.cache/tfft/features "
+                        "or $TFFT_CACHE/features).")
+
+
+def data_config(values: flags.FlagValues) -> DataConfig:
+    return DataConfig(dataset=values.dataset, text_column=values.text_column,
+                      text_pair_column=values.text_pair_column, label_column=values.label_column,
+                      delimiter=values.delimiter, quoting=values.quoting, header=values.header, tag_scheme=values.tag_scheme,
+                      label_names=values.label_names, val_fraction=values.val_fraction,
+                      test_fraction=values.test_fraction, max_train_examples=values.max_train_examples,
+                      seed=values.seed, strict=values.strict)
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        fail(str(err))
+
+
+def run(main) -> None:
+    """absl's app.run, with flag errors and USER_ERRORS reported in one line and exit code 2."""
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except USER_ERRORS as err:
+            fail(str(err))
+
+    app.run(guarded, flags_parser=_parse_flags)

@@ -1,0 +1,57 @@
+"""Data for fine-tuning: read a source, make the splits, fix the label space, tokenize once (cached), batch.
+
+    data = load_data(DataConfig(dataset="../shared/data/sst2"), TASKS["classification"])
+    encoded = encode_data(data, tokenizer, max_length=128)
+    train = Batches(encoded["train"], batch_size=32, boundaries=bucket_boundaries(128), pad_token_id=0,
+                    seed=0, shuffle=True)
+    for batch in train.dataset(epoch=0): ...
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from tfft.data.examples import DataError, Examples, LabelSpace, label_counts
+from tfft.data.features import DEFAULT_CACHE_DIR, Encoded, encode_split
+from tfft.data.pipeline import Batches, Plan, bucket_boundaries, make_plan
+from tfft.data.sources import DataConfig, read_splits
+from tfft.data.splits import check_labels, make_splits, summary
+
+
+@dataclasses.dataclass
+class Data:
+    """A task's three splits and its label space."""
+
+    task: object
+    splits: dict[str, Examples]
+    labels: LabelSpace
+
+    def summary(self) -> dict:
+        """Examples and label counts per split: recorded in the run directory."""
+        return {"task": self.task.name, "labels": list(self.labels.names), "splits": summary(self.splits)}
+
+    def class_counts(self) -> np.ndarray:
+        """Training examples (tokens, for NER) per label id, for class weighting."""
+        counts = label_counts(self.splits["train"])
+        return np.array([counts.get(name, 0) for name in self.labels.names], np.int64)
+
+
+def load_data(config: DataConfig, task) -> Data:
+    found, names = read_splits(config, task)
+    splits = make_splits(found, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                         seed=config.seed, max_train_examples=config.max_train_examples)
+    labels = task.label_space(splits["train"], given=names)
+    check_labels(splits, labels)
+    return Data(task, splits, labels)
+
+
+def encode_data(data: Data, tokenizer, *, max_length: int, label_all_subtokens: bool = False,
+                cache_dir: pathlib.Path | None = DEFAULT_CACHE_DIR) -> dict[str, Encoded]:
+    return {name: encode_split(data.task, tokenizer, examples, data.labels, name=name, max_length=max_length,
+                               label_all_subtokens=label_all_subtokens, cache_dir=cache_dir)
+            for name, examples in data.splits.items()}
+
+
+__all__ = ["Batches", "Data", "DataConfig", "DataError", "Encoded", "Examples", "LabelSpace", "Plan",
+           "bucket_boundaries", "encode_data", "load_data", "make_plan"]

@@ -1,0 +1,156 @@
+"""Length-bucketed, padded tf.data batches of an encoded split.
+
+Why buckets: an XLA-compiled step compiles once per input shape (tensorflow#62198), so batches are padded to
+one of a small fixed set of lengths, and padding to the longest possible length wastes most of the
+compute on short texts (keras-hub#1627). Each batch holds examples of one bucket; the examples left over
+in a bucket move up to the next (longer) one, so only the last batch of an epoch is partial, and with a
+fixed batch size it is filled with masked rows (label -100, attention 0, example_index -1) rather than
+dropped or given a new shape.
+
+The order of an epoch is a pure function of (seed, epoch), so a resumed run rebuilds the same epoch and
+skips the batches already done: no iterator state needs saving (tensorflow#48178).
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfft.data.examples import DataError
+from tfft.data.features import Encoded
+from tfft.tokenization import IGNORE_INDEX, NO_WORD
+
+PADDING = ("bucket", "max_length")
+
+
+def bucket_boundaries(max_seq_length: int, padding: str = "bucket", buckets: str = "auto") -> tuple[int, ...]:
+    """The padded lengths batches may have. 'auto': multiples of 32 when that makes at most 8 buckets, else
+    powers of two from 32; or an explicit comma-separated list. 'max_length' padding: one bucket."""
+    if padding not in PADDING:
+        raise DataError(f"--padding={padding!r}: expected one of {', '.join(PADDING)}")
+    if max_seq_length < 8:
+        raise DataError(f"--max_seq_length={max_seq_length}: expected at least 8")
+    if padding == "max_length":
+        return (max_seq_length,)
+    if buckets == "auto":
+        step_32 = list(range(32, max_seq_length, 32))
+        chosen = step_32 if len(step_32) < 8 else [2 ** k for k in range(5, 12) if 2 ** k < max_seq_length]
+        return tuple(chosen) + (max_seq_length,)
+    try:
+        chosen = sorted({int(b) for b in buckets.split(",")})
+    except ValueError as err:
+        raise DataError(f"--buckets={buckets!r}: expected 'auto' or comma-separated lengths") from err
+    if chosen[0] < 1 or chosen[-1] > max_seq_length:
+        raise DataError(f"--buckets={buckets!r}: lengths must be between 1 and --max_seq_length={max_seq_length}")
+    return tuple(b for b in chosen if b < max_seq_length) + (max_seq_length,)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """One epoch's batches: example indices (-1 for a masked filler row) and each batch's padded length."""
+
+    indices: np.ndarray  # [num_batches, batch_size] int64
+    lengths: np.ndarray  # [num_batches] int32
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        return sorted({(self.indices.shape[1], int(length)) for length in self.lengths})
+
+    def padding_share(self, example_lengths: np.ndarray) -> float:
+        """Padding tokens / all tokens in the padded batches (filler rows count as padding)."""
+        real = example_lengths[self.indices[self.indices >= 0]].sum()
+        total = int(self.indices.shape[1] * self.lengths.sum())
+        return float(1.0 - real / total) if total else 0.0
+
+
+def make_plan(lengths: np.ndarray, boundaries: tuple[int, ...], batch_size: int, *,
+              rng: np.random.Generator | None, fixed_batch_size: bool = True) -> Plan:
+    """Groups examples by bucket into batches; shuffled within buckets and across batches when `rng` is given,
+    otherwise shortest first (evaluation: least padding, order recovered through example_index)."""
+    if batch_size < 1:
+        raise DataError(f"--batch_size={batch_size}: expected at least 1")
+    if len(lengths) and lengths.max() > boundaries[-1]:
+        raise DataError(f"an example has {lengths.max()} tokens, more than the largest bucket {boundaries[-1]}")
+    order = rng.permutation(len(lengths)) if rng is not None else np.argsort(lengths, kind="stable")
+    bucket_of = np.searchsorted(np.asarray(boundaries), lengths[order])
+    batches, carry = [], np.zeros(0, np.int64)
+    for bucket, boundary in enumerate(boundaries):
+        members = np.concatenate([carry, order[bucket_of == bucket]])
+        full = len(members) // batch_size
+        batches += [(members[k * batch_size:(k + 1) * batch_size], boundary) for k in range(full)]
+        carry = members[full * batch_size:]
+    if len(carry):
+        length = boundaries[int(np.searchsorted(np.asarray(boundaries), lengths[carry].max()))]
+        filler = np.full(batch_size - len(carry) if fixed_batch_size else 0, -1, np.int64)
+        batches.append((np.concatenate([carry, filler]), length))
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    if not batches:
+        return Plan(np.zeros((0, batch_size), np.int64), np.zeros(0, np.int32))
+    if not fixed_batch_size and len(batches[-1][0]) != batch_size:  # only the leftover batch is smaller
+        raise DataError("variable-size batches cannot be stacked into one plan; use fixed_batch_size=True")
+    return Plan(np.stack([b for b, _ in batches]).astype(np.int64), np.array([n for _, n in batches], np.int32))
+
+
+class Batches:
+    """The padded batches of one split, epoch by epoch.
+
+    Each element is a dict of int32 tensors: input_ids, attention_mask, token_type_ids [B, L], labels [B]
+    (sequence tasks) or [B, L] (NER; -100 where ignored), word_ids [B, L] (NER), example_index [B] (-1 for
+    a filler row). L is one of `boundaries`.
+    """
+
+    def __init__(self, encoded: Encoded, *, batch_size: int, boundaries: tuple[int, ...], pad_token_id: int,
+                 seed: int = 0, shuffle: bool = False):
+        self.encoded = encoded
+        self.batch_size = batch_size
+        self.boundaries = boundaries
+        self.pad_token_id = pad_token_id
+        self.seed = seed
+        self.shuffle = shuffle
+        self.steps_per_epoch = len(self.plan(0))
+
+    def plan(self, epoch: int) -> Plan:
+        rng = np.random.default_rng([self.seed, epoch]) if self.shuffle else None
+        return make_plan(self.encoded.lengths, self.boundaries, self.batch_size, rng=rng)
+
+    def dataset(self, epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
+        """The batches of `epoch`, starting after the first `skip` (to resume mid-epoch)."""
+        plan = self.plan(epoch)
+        if not 0 <= skip <= len(plan):
+            raise ValueError(f"cannot skip {skip} batches of an epoch of {len(plan)}")
+        encoded, batch_size = self.encoded, self.batch_size
+        filler = len(encoded)  # an empty row appended after the last example
+        lengths = np.append(encoded.lengths, 0).astype(np.int64)
+
+        def ragged(values: np.ndarray) -> tf.RaggedTensor:
+            return tf.RaggedTensor.from_row_lengths(values, lengths)
+
+        ids, types = ragged(encoded.input_ids), ragged(encoded.token_type_ids)
+        token_labels = ragged(encoded.labels) if encoded.token_level else None
+        word_ids = ragged(encoded.word_ids) if encoded.token_level else None
+        example_labels = None if encoded.token_level else tf.constant(np.append(encoded.labels, IGNORE_INDEX))
+
+        def make_batch(indices, length):
+            rows = tf.where(indices < 0, tf.constant(filler, tf.int64), indices)
+            shape = tf.stack([tf.constant(batch_size, tf.int64), tf.cast(length, tf.int64)])
+            dense = lambda r, pad: tf.gather(r, rows).to_tensor(default_value=pad, shape=shape)  # noqa: E731
+            batch = {
+                "input_ids": dense(ids, self.pad_token_id),
+                "attention_mask": tf.sequence_mask(tf.gather(lengths, rows), length, dtype=tf.int32),
+                "token_type_ids": dense(types, 0),
+                "example_index": tf.cast(indices, tf.int32),
+            }
+            if token_labels is not None:
+                batch["labels"] = dense(token_labels, IGNORE_INDEX)
+                batch["word_ids"] = dense(word_ids, NO_WORD)
+            else:
+                batch["labels"] = tf.gather(example_labels, rows)
+            return {k: tf.ensure_shape(v, [batch_size] + [None] * (v.shape.rank - 1)) for k, v in batch.items()}
+
+        data = tf.data.Dataset.from_tensor_slices((plan.indices[skip:], plan.lengths[skip:]))
+        return data.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+            tf.data.AUTOTUNE)

@@ -1,0 +1,333 @@
+"""Where examples come from: the embedded sample, a local file or directory, or a Hugging Face Hub data set.
+
+`read_splits(config, task)` returns the splits as found ({'train': Examples, ...}); making the missing
+ones is tfft/data/splits.py's job.
+"""
+
+import dataclasses
+import logging
+import pathlib
+import re
+
+from tfft.data.examples import DataError, Examples
+from tfft.data.readers import read_conll, read_delimited, read_jsonl, read_text
+
+log = logging.getLogger(__name__)
+
+SAMPLE_DIR = pathlib.Path(__file__).parent / "sample"
+SPLIT_WORDS = {"train": "train", "training": "train", "dev": "validation", "val": "validation",
+               "valid": "validation", "validation": "validation", "test": "test", "testing": "test"}
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".conll")
+LABEL_NAME_FILES = ("classes.txt", "labels.txt", "label_names.txt")
+
+# Column names tried, in order, when a column is not given (case-insensitive).
+TEXT_NAMES = ("text", "sentence", "sentence1", "review", "content", "document", "tweet", "question1", "text_a",
+              "#1 string", "definition-1", "definition1")
+PAIR_NAMES = ("text_pair", "sentence2", "question2", "text_b", "#2 string", "definition-2", "definition2")
+LABEL_NAMES = ("label", "labels", "label_name", "class", "category", "target", "sentiment", "quality",
+               "binary_label")
+WORD_NAMES = ("tokens", "words")
+TAG_NAMES = ("ner_tags", "tags", "labels", "label")
+
+# Hub data sets whose canonical repository moved or needs a config: --dataset name -> (repository, config).
+HUB_ALIASES = {
+    "conll2003": ("eriktks/conll2003", None),
+    "imdb": ("stanfordnlp/imdb", None),
+    "ag_news": ("fancyzhx/ag_news", None),
+    "emotion": ("dair-ai/emotion", None),
+    "glue/sst2": ("nyu-mll/glue", "sst2"),
+    "glue/mrpc": ("nyu-mll/glue", "mrpc"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how to read and split it. Field names are the training CLI's flag names."""
+
+    dataset: str = "sample"
+    text_column: str | None = None  # name or 0-based index; 'a,b' joins several columns with a space
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    delimiter: str | None = None
+    quoting: str = "auto"
+    header: str = "auto"  # 'yes', 'no', or 'auto' (see _has_header)
+    tag_scheme: str = "auto"
+    label_names: str | None = None  # comma-separated names, or a file with one name per line
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    max_train_examples: int | None = None
+    seed: int = 0
+    strict: bool = False
+
+    def __post_init__(self):
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise DataError(f"--{name}={getattr(self, name)}: expected a fraction strictly between 0 and 1")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise DataError(f"--val_fraction + --test_fraction = {self.val_fraction + self.test_fraction}: "
+                            "must leave some training data (expected a sum below 1)")
+        if self.header not in ("auto", "yes", "no"):
+            raise DataError(f"--header={self.header!r}: expected auto, yes or no")
+        if self.max_train_examples is not None and self.max_train_examples < 2:
+            raise DataError(f"--max_train_examples={self.max_train_examples}: expected at least 2")
+
+
+def split_of(path: pathlib.Path) -> str | None:
+    """'train.tsv' -> train, 'dev.txt' -> validation, 'msr_paraphrase_test.txt' -> test."""
+    found = {SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", path.stem.lower()) if w in SPLIT_WORDS}
+    return found.pop() if len(found) == 1 else None
+
+
+def _label_names(config: DataConfig, directory: pathlib.Path | None) -> list[str] | None:
+    spec = config.label_names
+    if spec is None and directory is not None:
+        spec = next((str(directory / n) for n in LABEL_NAME_FILES if (directory / n).is_file()), None)
+    if spec is None:
+        return None
+    path = pathlib.Path(spec)
+    names = [n.strip() for n in (read_text(path).split("\n") if path.is_file() else spec.split(","))]
+    return [n for n in names if n]
+
+
+def _map_label_ints(labels: list[str], names: list[str] | None, source: str) -> list[str]:
+    """Integer labels -> names when names are given: 0-based, or 1-based when the ids run 1..K (AG News)."""
+    if names is None or not all(label.lstrip("-").isdigit() for label in labels):
+        return labels
+    ids = {int(label) for label in labels}
+    base = 1 if min(ids) >= 1 and max(ids) == len(names) else 0
+    out_of_range = sorted(i for i in ids if not 0 <= i - base < len(names))
+    if out_of_range:
+        raise DataError(f"{source}: label ids {out_of_range[:5]} do not index the {len(names)} label names {names}")
+    return [names[int(label) - base] for label in labels]
+
+
+def _resolve_column(spec: str | None, header: list[str] | None, default_names: tuple[str, ...], path,
+                    flag: str) -> list[int] | None:
+    """Column indices for a flag value ('2', 'title,description', 'sentence'), or the default by name."""
+    lowered = [h.strip().lower() for h in header] if header else None
+    if spec is None:
+        if lowered is None:
+            return None
+        return next(([lowered.index(n)] for n in default_names if n in lowered), None)
+    indices = []
+    for part in spec.split(","):
+        part = part.strip()
+        if part.isdigit():
+            indices.append(int(part))
+        elif lowered is not None and part.lower() in lowered:
+            indices.append(lowered.index(part.lower()))
+        else:
+            available = ", ".join(header) if header else "none: the file has no header line, use 0-based indices"
+            raise DataError(f"{path}: --{flag}={spec!r}: no column {part!r}; available columns: {available}")
+    return indices
+
+
+def _guess_columns(rows: list[list[str]], pair: bool) -> tuple[list[int], list[int] | None, list[int]]:
+    """No header, no flags: the label is the column with the fewest distinct values, the text the longest."""
+    width = len(rows[0])
+    distinct = [len({row[c] for row in rows}) for c in range(width)]
+    label = min(range(width), key=lambda c: (distinct[c], c))
+    mean_length = {c: sum(len(row[c]) for row in rows) / len(rows) for c in range(width) if c != label}
+    texts = sorted(sorted(mean_length, key=mean_length.get, reverse=True)[: 2 if pair else 1])
+    return [texts[0]], [texts[1]] if pair and len(texts) > 1 else None, [label]
+
+
+def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, source, text_cols, pair_cols,
+                        label_cols, config: DataConfig, names: list[str] | None) -> Examples:
+    join = lambda row, cols: " ".join(str(row[c]).strip() for c in cols)  # noqa: E731
+    texts, pairs, labels, where, skipped = [], [] if pair_cols else None, [], [], 0
+    for row, line in zip(rows, lines):
+        text = join(row, text_cols)
+        pair_text = join(row, pair_cols) if pair_cols else None
+        label = join(row, label_cols)
+        place = f"{source}:{line}"
+        if not label:
+            raise DataError(f"{place}: empty label")
+        if not text or (pair_cols and not pair_text):
+            if config.strict:
+                raise DataError(f"{place}: empty text (drop --strict to skip such rows with a warning)")
+            skipped += 1
+            continue
+        texts.append(text)
+        if pairs is not None:
+            pairs.append(pair_text)
+        labels.append(label)
+        where.append(place)
+    if skipped:
+        log.warning("%s: skipped %d rows with an empty text (--strict makes this an error)", source, skipped)
+    if not texts:
+        raise DataError(f"{source}: no examples with text")
+    return Examples(labels=_map_label_ints(labels, names, source), where=where, texts=texts, text_pairs=pairs)
+
+
+def _has_header(rows: list[list[str]], config: DataConfig) -> bool:
+    """'auto': a column given by name, a known column name in the first row, or a first-row label that never
+    recurs in a label column whose other values do (a label column repeats its few values; a header does not)."""
+    if config.header != "auto":
+        return config.header == "yes"
+    specs = (config.text_column, config.text_pair_column, config.label_column)
+    if any(spec and not spec.replace(",", "").replace(" ", "").isdigit() for spec in specs):
+        return True
+    if any(field.strip().lower() in TEXT_NAMES + PAIR_NAMES + LABEL_NAMES for field in rows[0]):
+        return True
+    if config.label_column and config.label_column.isdigit() and len(rows) > 2:
+        column = [row[int(config.label_column)] for row in rows[1:] if int(config.label_column) < len(row)]
+        return rows[0][int(config.label_column)] not in column and len(set(column)) < len(column)
+    return False
+
+
+def _read_table_file(path: pathlib.Path, task, config: DataConfig, names) -> Examples:
+    table = read_delimited(path, delimiter=config.delimiter, quoting=config.quoting)
+    has_header = _has_header(table.rows, config)
+    header = table.rows[0] if has_header else None
+    rows, lines = (table.rows[1:], table.lines[1:]) if has_header else (table.rows, table.lines)
+    if not rows:
+        raise DataError(f"{path}: no data rows after the header line")
+    text = _resolve_column(config.text_column, header, TEXT_NAMES, path, "text_column")
+    pair = _resolve_column(config.text_pair_column, header, PAIR_NAMES, path, "text_pair_column") if task.pair else None
+    label = _resolve_column(config.label_column, header, LABEL_NAMES, path, "label_column")
+    if text is None or label is None or (task.pair and pair is None):
+        guess_text, guess_pair, guess_label = _guess_columns(rows, task.pair)
+        text, pair, label = text or guess_text, pair or guess_pair, label or guess_label
+        log.info("%s: columns chosen automatically: text=%s%s label=%s (set --text_column/--label_column to "
+                 "choose)", path, text, f" text_pair={pair}" if task.pair else "", label)
+    width = len(rows[0])
+    for flag, cols in (("text_column", text), ("text_pair_column", pair), ("label_column", label)):
+        if cols and max(cols) >= width:
+            raise DataError(f"{path}: --{flag} index {max(cols)} is out of range: the file has {width} columns")
+    return _examples_from_rows(rows, lines, path, text, pair, label, config, names)
+
+
+def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig, names) -> Examples:
+    records, lines = read_jsonl(path)
+    keys = list(records[0])
+
+    def key(spec, defaults, flag):
+        cols = _resolve_column(spec, keys, defaults, path, flag)
+        if cols is None:
+            raise DataError(f"{path}: cannot find the {flag.replace('_column', '')} key; set --{flag} "
+                            f"(available keys: {', '.join(keys)})")
+        return [keys[c] for c in cols]
+
+    if task.name == "ner":
+        word_key, tag_key = key(config.text_column, WORD_NAMES, "text_column"), key(config.label_column, TAG_NAMES,
+                                                                                    "label_column")
+        words, tags, where = [], [], []
+        for record, line in zip(records, lines):
+            sentence, sentence_tags = record.get(word_key[0]), record.get(tag_key[0])
+            if not isinstance(sentence, list) or not isinstance(sentence_tags, list) or len(sentence) != len(
+                    sentence_tags):
+                raise DataError(f"{path}:{line}: expected lists {word_key[0]!r} and {tag_key[0]!r} of equal length")
+            words.append([str(w) for w in sentence])
+            tags.append(_map_label_ints([str(t) for t in sentence_tags], names, f"{path}:{line}"))
+            where.append(f"{path}:{line}")
+        return Examples(labels=tags, where=where, words=words)
+    text = key(config.text_column, TEXT_NAMES, "text_column")
+    pair = key(config.text_pair_column, PAIR_NAMES, "text_pair_column") if task.pair else None
+    label = key(config.label_column, LABEL_NAMES, "label_column")
+    for record, line in zip(records, lines):
+        missing = [k for k in text + (pair or []) + label if k not in record]
+        if missing:
+            raise DataError(f"{path}:{line}: missing key {missing[0]!r}")
+    return _examples_from_rows(records, lines, path, text, pair, label, config, names)
+
+
+def read_file(path: pathlib.Path, task, config: DataConfig, names: list[str] | None = None) -> Examples:
+    """One data file, in the format its extension (and the task) says."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return _read_jsonl_file(path, task, config, names)
+    if task.name == "ner":
+        examples, converted = read_conll(path, tag_scheme=config.tag_scheme)
+        if converted:
+            log.info("%s: %d sentences had IOB1 tags (an entity starting with I-); converted to IOB2", path, converted)
+        return examples
+    return _read_table_file(path, task, config, names)
+
+
+def _directory_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
+    files: dict[str, list[pathlib.Path]] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix.lower() in DATA_SUFFIXES and path.name not in LABEL_NAME_FILES:
+            split = split_of(path)
+            if split:
+                files.setdefault(split, []).append(path)
+    clashes = {split: paths for split, paths in files.items() if len(paths) > 1}
+    if clashes:
+        split, paths = next(iter(clashes.items()))
+        raise DataError(f"{directory}: several files for the {split} split: {', '.join(p.name for p in paths)}; "
+                        "point --dataset at one file or keep one per split")
+    if not files:
+        raise DataError(f"{directory}: no data files named for a split (expected e.g. train.csv, dev.tsv, "
+                        "test.conll; file names with train / dev / val / validation / test)")
+    return {split: paths[0] for split, paths in files.items()}
+
+
+def _hub_splits(name: str, task, config: DataConfig) -> dict[str, Examples]:
+    """A Hub data set through `datasets.load_dataset` (cache first; offline and not cached: one clear error)."""
+    import datasets
+
+    repo, subset = HUB_ALIASES.get(name, (name.partition(":")[0], name.partition(":")[2] or None))
+    try:
+        loaded = datasets.load_dataset(repo, subset)
+    except Exception as err:  # offline, unknown name, gated: the same advice applies to each
+        raise DataError(
+            f"--dataset={name}: could not load the Hugging Face data set {repo}{':' + subset if subset else ''} "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Offline and not cached? "
+            "Point --dataset at local files (a directory with train/dev/test files, or one CSV/TSV/JSONL/CoNLL "
+            "file), e.g. --dataset=../shared/data/sst2, or use the embedded sample: --dataset=sample") from err
+    splits = {}
+    for split_name, table in loaded.items():
+        split = SPLIT_WORDS.get(split_name)
+        if split is None:
+            log.info("--dataset=%s: ignoring split %r", name, split_name)
+            continue
+        splits[split] = _hub_examples(table, f"{name}[{split_name}]", task, config)
+    return {split: examples for split, examples in splits.items() if examples is not None}
+
+
+def _hub_examples(table, source: str, task, config: DataConfig) -> Examples | None:
+    columns = list(table.column_names)
+    records, lines = table.to_dict(), range(len(table))
+
+    def column(spec, defaults, flag):
+        cols = _resolve_column(spec, columns, defaults, source, flag)
+        if cols is None:
+            raise DataError(f"{source}: cannot find the {flag.replace('_column', '')} column; set --{flag} "
+                            f"(available: {', '.join(columns)})")
+        return columns[cols[0]]
+
+    label_key = column(config.label_column, TAG_NAMES if task.name == "ner" else LABEL_NAMES, "label_column")
+    feature = table.features[label_key]
+    names = getattr(getattr(feature, "feature", feature), "names", None)
+    raw = records[label_key]
+    if task.name == "ner":
+        words = records[column(config.text_column, WORD_NAMES, "text_column")]
+        tags = [[names[t] if names else str(t) for t in sentence] for sentence in raw]
+        return Examples(labels=tags, where=[f"{source}:{i}" for i in lines], words=[list(w) for w in words])
+    if all(label == -1 for label in raw):  # GLUE hides its test labels
+        log.info("%s: labels are hidden (-1); the split is not used", source)
+        return None
+    rows = [{key: records[key][i] for key in columns} for i in lines]
+    for row in rows:
+        row[label_key] = names[row[label_key]] if names else str(row[label_key])
+    text = [column(config.text_column, TEXT_NAMES, "text_column")]
+    pair = [column(config.text_pair_column, PAIR_NAMES, "text_pair_column")] if task.pair else None
+    return _examples_from_rows(rows, lines, source, text, pair, [label_key], config, None)
+
+
+def read_splits(config: DataConfig, task) -> tuple[dict[str, Examples], list[str] | None]:
+    """The splits a data source provides ('sample', a directory, a single file, or a Hub name), and the
+    label names it gives (--label_names, or a classes.txt / labels.txt beside the files), if any."""
+    if config.dataset == "sample":
+        path = SAMPLE_DIR / task.name
+    else:
+        path = pathlib.Path(config.dataset).expanduser()
+    if path.is_dir():
+        names = _label_names(config, path)
+        return {split: read_file(file, task, config, names) for split, file in _directory_files(path).items()}, names
+    if path.is_file():
+        names = _label_names(config, None)
+        return {split_of(path) or "train": read_file(path, task, config, names)}, names
+    if config.dataset.startswith((".", "/", "~")) or path.suffix.lower() in DATA_SUFFIXES:
+        raise DataError(f"--dataset={config.dataset}: no such file or directory")
+    return _hub_splits(config.dataset, task, config), None

@@ -1,0 +1,81 @@
+"""Train / validation / test: predefined splits are used as they are; missing ones are cut from the training
+data by a stratified split (by sentence for NER), reproducible from the seed and recorded with the run."""
+
+import logging
+from collections import Counter
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tfft.data.examples import DataError, Examples, LabelSpace, label_counts
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "validation", "test")
+
+
+def _stratify_labels(examples: Examples, size: int) -> list | None:
+    """The labels to stratify by, or None (a random split; by sentence for NER) when stratifying is impossible:
+    NER, a class with a single example, or a held-out part smaller than the number of classes."""
+    if examples.words is not None:
+        return None
+    counts = Counter(examples.labels)
+    if min(counts.values()) < 2 or min(size, len(examples) - size) < len(counts):
+        log.warning("a split of %d from %d examples with label counts %s cannot be stratified; it is random",
+                    size, len(examples), dict(counts))
+        return None
+    return list(examples.labels)
+
+
+def split_off(examples: Examples, size: int, seed: int) -> tuple[Examples, Examples]:
+    """(rest, held-out of `size` examples), stratified by label where possible."""
+    indices = np.arange(len(examples))
+    rest, held = train_test_split(indices, test_size=size, random_state=seed,
+                                  stratify=_stratify_labels(examples, size))
+    return examples.select(sorted(rest)), examples.select(sorted(held))
+
+
+def make_splits(found: dict[str, Examples], *, val_fraction: float, test_fraction: float, seed: int,
+                max_train_examples: int | None) -> dict[str, Examples]:
+    """All three splits. Without a train split, the one split given is the pool all three are cut from."""
+    splits = dict(found)
+    if "train" not in splits:
+        if len(splits) != 1:
+            raise DataError(f"no train split among {sorted(splits)}: provide a train file")
+        (name, pool), = splits.items()
+        log.info("only a %s split is present: train/validation/test are cut from its %d examples", name, len(pool))
+        splits = {"train": pool}
+    pool_size = len(splits["train"])
+    for name, fraction in (("test", test_fraction), ("validation", val_fraction)):
+        if name not in splits:
+            size = max(1, round(fraction * pool_size))
+            if size >= len(splits["train"]):
+                raise DataError(f"--{'val' if name == 'validation' else name}_fraction={fraction}: the training "
+                                f"split has only {len(splits['train'])} examples")
+            splits["train"], splits[name] = split_off(splits["train"], size, seed)
+            log.info("made the %s split: %d examples (%.0f%% of %d), seed %d", name, size, 100 * fraction,
+                     pool_size, seed)
+    if max_train_examples is not None and len(splits["train"]) > max_train_examples:
+        _, splits["train"] = split_off(splits["train"], max_train_examples, seed)
+        log.info("subsampled train to %d examples (--max_train_examples)", max_train_examples)
+    return {name: splits[name] for name in SPLITS}
+
+
+def check_labels(splits: dict[str, Examples], labels: LabelSpace) -> None:
+    """Every validation/test label must be known from training (the model has no output for it otherwise)."""
+    known = set(labels.names)
+    for name, examples in splits.items():
+        for label, place in _labels_with_places(examples):
+            if label not in known:
+                raise DataError(f"{place}: label {label!r} in the {name} split never occurs in train; "
+                                f"known labels: {', '.join(labels.names)}")
+
+
+def _labels_with_places(examples: Examples):
+    if examples.words is not None:
+        return ((tag, place) for tags, place in zip(examples.labels, examples.where) for tag in tags)
+    return zip(examples.labels, examples.where)
+
+
+def summary(splits: dict[str, Examples]) -> dict:
+    """What is recorded in the run directory: examples and counts per label (per tag for NER) in each split."""
+    return {name: {"examples": len(examples), "labels": label_counts(examples)} for name, examples in splits.items()}
