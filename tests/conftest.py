@@ -2,9 +2,11 @@
 
 import os
 import pathlib
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TFFT_CACHE", tempfile.mkdtemp(prefix="tfft-test-cache-"))  # never the user's cache
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
 """README.md's Python example runs as written, and its test command is the one .ci/run runs."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -8,15 +9,25 @@ import sys
 ROOT = pathlib.Path(__file__).parent.parent
 
 
-def test_readme_example_runs(tmp_path):
-    readme = (ROOT / "README.md").read_text()
-    example = re.search(r"```python\n(.*?)```", readme, re.S).group(1).replace("/tmp/tfft-example",
-                                                                                str(tmp_path / "out"))
-    result = subprocess.run([sys.executable, "-"], input=example, cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+def _run_python_block(index: int, tmp_path) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    code = blocks[index].replace("/tmp/tfft-example", str(tmp_path / "out"))
+    env = {**os.environ, "TFFT_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-"], input=code, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "(2, 16, 384) (2, 2)"
+    return result.stdout.strip()
+
+
+def test_readme_model_example_runs(tmp_path):
+    assert _run_python_block(0, tmp_path) == "(2, 16, 384) (2, 2)"
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[:2] == ["config.json", "model.safetensors"]
+
+
+def test_readme_data_example_runs(tmp_path):
+    output = _run_python_block(1, tmp_path)
+    assert output.startswith("('O', 'B-LOC', 'I-LOC', 'B-MISC', 'I-MISC', 'B-ORG', 'I-ORG', 'B-PER', 'I-PER') 10 ")
+    assert list((tmp_path / "cache" / "features").glob("*.npz"))
 
 
 def test_ci_runs_the_readme_test_command():

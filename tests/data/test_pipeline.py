@@ -21,9 +21,9 @@ def _encoded(lengths, token_level=False, seed=0):
 
 
 def test_bucket_boundaries():
-    assert bucket_boundaries(128) == (32, 64, 96, 128)
-    assert bucket_boundaries(512) == (32, 64, 128, 256, 512)
-    assert bucket_boundaries(100) == (32, 64, 96, 100)
+    assert bucket_boundaries(128) == (16, 32, 48, 64, 96, 128)
+    assert bucket_boundaries(512) == (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+    assert bucket_boundaries(100) == (16, 32, 48, 64, 96, 100)
     assert bucket_boundaries(128, "max_length") == (128,)
     assert bucket_boundaries(128, buckets="16,48") == (16, 48, 128)
     with pytest.raises(DataError, match="--buckets='16,999'"):
@@ -79,6 +79,14 @@ def test_order_is_a_function_of_seed_and_epoch_and_resume_skips_exactly():
     assert order(make(1), 0) != order(make(1), 1)
     assert order(make(1), 0) != order(make(2), 0)
     assert order(make(1), 2, skip=4) == order(make(1), 2)[4:]
+
+
+def test_without_fixed_batch_size_the_last_batch_is_smaller():
+    encoded = _encoded([5, 6, 7, 30, 31])
+    batches = Batches(encoded, batch_size=2, boundaries=(8, 32), pad_token_id=0, fixed_batch_size=False)
+    shapes = [tuple(b["input_ids"].shape) for b in batches.dataset()]
+    assert shapes == [(2, 8), (2, 32), (1, 32)]
+    assert Batches(encoded, batch_size=2, boundaries=(8, 32), pad_token_id=0).plan(0).shapes == [(2, 8), (2, 32)]
 
 
 def test_evaluation_order_is_shortest_first_without_shuffle():
