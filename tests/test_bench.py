@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).parent.parent
 
 
 def bench(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=data", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=data", "--model=all-MiniLM-L6-v2", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=300)
 
 

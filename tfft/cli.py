@@ -17,14 +17,17 @@ from tfft.tasks import TASKS
 # Errors caused by the user's input: reported in one line with exit code 2.
 USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError)
 EXIT_USAGE = 2
+DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003"}
 
 
 def define_data_flags() -> None:
     """The flags that choose a task, a model's tokenizer and a data set, and shape its batches."""
     flags.DEFINE_enum("task", "classification", list(TASKS), "What to fine-tune for.")
-    flags.DEFINE_string("model", "all-MiniLM-L6-v2", "Model directory, Hub id, or packaged model name.")
-    flags.DEFINE_string("dataset", "sample", "'sample' (embedded smoke data), a file, a directory with "
-                        "train/dev/test files, or a Hugging Face data set name (e.g. glue/sst2, repo:config).")
+    flags.DEFINE_string("model", "distilbert-base-uncased", "Model directory, Hub id, or packaged model name "
+                        "(all-MiniLM-L6-v2 ships with the install and works offline).")
+    flags.DEFINE_string("dataset", None, "'sample' (embedded smoke data), a file, a directory with train/dev/test "
+                        "files, or a Hugging Face data set name (e.g. glue/sst2, repo:config). Default per task: "
+                        + ", ".join(f"{task}: {name}" for task, name in DEFAULT_DATASETS.items()) + ".")
     flags.DEFINE_string("text_column", None, "Text column: name or 0-based index; 'a,b' joins columns. NER JSONL: "
                         "the words key.")
     flags.DEFINE_string("text_pair_column", None, "Second text column for the pair task.")
@@ -57,7 +60,7 @@ def define_data_flags() -> None:
 
 
 def data_config(values: flags.FlagValues) -> DataConfig:
-    return DataConfig(dataset=values.dataset, text_column=values.text_column,
+    return DataConfig(dataset=values.dataset or DEFAULT_DATASETS[values.task], text_column=values.text_column,
                       text_pair_column=values.text_pair_column, label_column=values.label_column,
                       delimiter=values.delimiter, quoting=values.quoting, header=values.header, tag_scheme=values.tag_scheme,
                       label_names=values.label_names, val_fraction=values.val_fraction,

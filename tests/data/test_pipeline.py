@@ -3,6 +3,7 @@ independent count, the order is a function of (seed, epoch), and resuming skips 
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfft.data import Batches, DataError, Encoded, bucket_boundaries, make_plan
 from tfft.tokenization import IGNORE_INDEX
@@ -38,6 +39,7 @@ def test_epoch_covers_every_example_once_in_declared_shapes(token_level):
     batches = Batches(encoded, batch_size=16, boundaries=boundaries, pad_token_id=0, seed=5, shuffle=True)
     seen, offsets = [], encoded.offsets
     for batch in batches.dataset(epoch=0):
+        assert {v.dtype for v in batch.values()} == {tf.int32}
         size, length = batch["input_ids"].shape
         assert size == 16 and length in boundaries
         for row, index in enumerate(batch["example_index"].numpy()):

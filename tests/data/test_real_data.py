@@ -34,6 +34,7 @@ def config_from_flagfile(name: str) -> tuple[str, DataConfig]:
             values[key] = value
     task = values.pop("task")
     values.pop("max_seq_length", None)
+    values.pop("model", None)
     values["dataset"] = str((ROOT / values["dataset"]).resolve())
     return task, DataConfig(**values)
 

@@ -137,7 +137,7 @@ class Batches:
         ids, types = ragged(encoded.input_ids), ragged(encoded.token_type_ids)
         token_labels = ragged(encoded.labels) if encoded.token_level else None
         word_ids = ragged(encoded.word_ids) if encoded.token_level else None
-        example_labels = None if encoded.token_level else tf.constant(np.append(encoded.labels, IGNORE_INDEX))
+        example_labels = None if encoded.token_level else tf.constant(np.append(encoded.labels, IGNORE_INDEX), tf.int32)
 
         def make_batch(indices, length):
             if not fixed:

@@ -1,0 +1,105 @@
+"""The run configuration: one frozen dataclass per concern, built by the entry point from flags, validated here
+(errors name the flag), and written into the run directory as JSON."""
+
+import dataclasses
+import json
+
+from tfft.data import DataConfig, DataError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("linear", "cosine", "constant")
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
+
+
+class ConfigFlagError(DataError):
+    """A flag value that cannot work; the message starts with the flag."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Field names are the `python -m tfft.train` flag names."""
+
+    task: str = "classification"
+    model: str = "distilbert-base-uncased"
+    output_dir: str = ""
+    lr: float = 5e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: float = 3.0
+    max_steps: int | None = None
+    max_seq_length: int = 128
+    padding: str = "bucket"
+    buckets: str = "auto"
+    warmup_ratio: float | None = 0.1
+    warmup_steps: int | None = None
+    schedule: str = "linear"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    clip_norm: float | None = 1.0
+    grad_accum_steps: int = 1
+    freeze: str = "none"
+    precision: str = "fp32"
+    xla: bool = False
+    class_weights: str = "none"
+    label_smoothing: float = 0.0
+    label_all_subtokens: bool = False
+    eval_every: int | None = None
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    early_stopping_patience: int | None = None
+    min_delta: float = 0.0
+    metric_for_best: str = ""
+    seed: int = 0
+    deterministic: bool = False
+    distribute: str = "default"
+    log_every: int = 20
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        def need(condition: bool, flag: str, expected: str):
+            if not condition:
+                raise ConfigFlagError(f"--{flag}={getattr(self, flag)}: expected {expected}")
+
+        need(self.lr > 0, "lr", "a positive learning rate")
+        need(self.batch_size >= 1, "batch_size", "at least 1")
+        need(self.eval_batch_size >= 1, "eval_batch_size", "at least 1")
+        need(self.epochs > 0, "epochs", "a positive number of epochs")
+        need(self.max_steps is None or self.max_steps >= 1, "max_steps", "at least 1")
+        need(self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, "warmup_ratio", "a fraction in [0, 1)")
+        need(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps", "0 or more")
+        need(self.schedule in SCHEDULES, "schedule", " / ".join(SCHEDULES))
+        need(self.optimizer in OPTIMIZERS, "optimizer", " / ".join(OPTIMIZERS))
+        need(self.weight_decay >= 0, "weight_decay", "0 or more")
+        need(0 <= self.momentum < 1, "momentum", "a value in [0, 1)")
+        need(self.clip_norm is None or self.clip_norm >= 0, "clip_norm", "0 (off) or more")
+        need(self.grad_accum_steps >= 1, "grad_accum_steps", "at least 1")
+        need(self.precision in PRECISIONS, "precision", " / ".join(PRECISIONS))
+        need(self.class_weights in ("none", "balanced"), "class_weights", "none or balanced")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "a value in [0, 1)")
+        need(self.eval_every is None or self.eval_every >= 1, "eval_every", "at least 1")
+        need(self.checkpoint_every >= 1, "checkpoint_every", "at least 1")
+        need(self.keep_checkpoints >= 1, "keep_checkpoints", "at least 1")
+        need(self.early_stopping_patience is None or self.early_stopping_patience >= 1, "early_stopping_patience",
+             "at least 1")
+        need(self.distribute in DISTRIBUTE, "distribute", " / ".join(DISTRIBUTE))
+        need(self.log_every >= 1, "log_every", "at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, as written to `output_dir/config.json`."""
+
+    train: TrainConfig
+    data: DataConfig
+
+    def to_json(self) -> str:
+        return json.dumps({"train": dataclasses.asdict(self.train), "data": dataclasses.asdict(self.data)},
+                          indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        raw = json.loads(text)
+        return cls(TrainConfig(**raw["train"]), DataConfig(**raw["data"]))

@@ -1,0 +1,110 @@
+"""`python -m tfft.train`: fine-tune an encoder for a task. Flags in, `train_and_evaluate(run, output_dir)` out.
+
+    python -m tfft.train --flagfile=flags/quickstart_ner.cfg --lr=3e-5
+"""
+
+import datetime
+import pathlib
+import shutil
+
+from absl import flags, logging
+
+from tfft import cli, files
+from tfft.config import RunConfig, TrainConfig
+from tfft.data import DataError
+from tfft.checkpoints.hub import ModelNotFoundError, resolve
+from tfft.models import read_config
+from tfft.training.freeze import frozen_block_count
+from tfft.training.loop import train_and_evaluate
+
+cli.define_data_flags()
+flags.DEFINE_string("output_dir", None, "Run directory (default: a fresh runs/<task>-<timestamp>).")
+flags.DEFINE_float("lr", 5e-5, "Peak learning rate.")
+flags.DEFINE_integer("eval_batch_size", 64, "Examples per evaluation batch.")
+flags.DEFINE_float("epochs", 3.0, "Training epochs (fractions allowed).")
+flags.DEFINE_integer("max_steps", None, "Optimizer updates in all; overrides --epochs.")
+flags.DEFINE_float("warmup_ratio", 0.1, "Fraction of the updates spent warming the learning rate up from 0.")
+flags.DEFINE_integer("warmup_steps", None, "Warm-up updates (instead of --warmup_ratio).")
+flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "constant"], "Learning rate after warm-up.")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "sgd"], "AdamW (decoupled decay, as torch.optim.AdamW) or SGD.")
+flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (AdamW) or L2 (SGD); never on biases/LayerNorm.")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+flags.DEFINE_boolean("nesterov", False, "SGD with Nesterov momentum.")
+flags.DEFINE_float("clip_norm", 1.0, "Global gradient-norm clipping (0: off).")
+flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per update: the update of one batch this many times "
+                     "larger.")
+flags.DEFINE_string("freeze", "none", "none | embeddings | all (train the head only) | bottom:N.")
+flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16", "fp16"], "Matmul precision; variables stay float32; fp16 "
+                  "uses dynamic loss scaling.")
+flags.DEFINE_boolean("xla", False, "Compile the train and predict steps with XLA (jit_compile).")
+flags.DEFINE_enum("class_weights", "none", ["none", "balanced"], "Weight the loss by inverse class frequency.")
+flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")
+flags.DEFINE_integer("eval_every", None, "Evaluate every N updates (always at each epoch end).")
+flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N updates (and at the end).")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after N evaluations without improvement.")
+flags.DEFINE_float("min_delta", 0.0, "Improvement of --metric_for_best that counts.")
+flags.DEFINE_string("metric_for_best", "", "Validation metric that picks best/ (default: accuracy; NER: f1).")
+flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism (slower; exact resume).")
+flags.DEFINE_enum("distribute", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
+flags.DEFINE_integer("log_every", 20, "Log training numbers every N updates.")
+flags.DEFINE_boolean("resume", False, "Continue the run in --output_dir from its latest checkpoint.")
+flags.DEFINE_boolean("overwrite", False, "Replace a previous run in --output_dir.")
+FLAGS = flags.FLAGS
+
+
+def train_config(values) -> TrainConfig:
+    return TrainConfig(
+        task=values.task, model=values.model, output_dir=values.output_dir or "", lr=values.lr,
+        batch_size=values.batch_size, eval_batch_size=values.eval_batch_size, epochs=values.epochs,
+        max_steps=values.max_steps, max_seq_length=values.max_seq_length, padding=values.padding,
+        buckets=values.buckets, warmup_ratio=None if values.warmup_steps is not None else values.warmup_ratio,
+        warmup_steps=values.warmup_steps, schedule=values.schedule, optimizer=values.optimizer,
+        weight_decay=values.weight_decay, momentum=values.momentum, nesterov=values.nesterov,
+        clip_norm=values.clip_norm or None, grad_accum_steps=values.grad_accum_steps, freeze=values.freeze,
+        precision=values.precision, xla=values.xla, class_weights=values.class_weights,
+        label_smoothing=values.label_smoothing, label_all_subtokens=values.label_all_subtokens,
+        eval_every=values.eval_every, checkpoint_every=values.checkpoint_every,
+        keep_checkpoints=values.keep_checkpoints, early_stopping_patience=values.early_stopping_patience,
+        min_delta=values.min_delta, metric_for_best=values.metric_for_best, seed=values.seed,
+        deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
+        cache_dir=values.cache_dir)
+
+
+def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> None:
+    """A fresh directory, the run to resume, or (with --overwrite) a replaced one; never a silent mix."""
+    if path.exists() and any(path.iterdir()):
+        if resume:
+            return
+        if not overwrite:
+            raise DataError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
+                            "--overwrite to replace it")
+        shutil.rmtree(path)
+    elif resume:
+        raise DataError(f"--output_dir={path}: nothing to resume (no previous run there)")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.INFO)
+    run = RunConfig(train_config(FLAGS), cli.data_config(FLAGS))
+    try:
+        model_dir = resolve(FLAGS.model)
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
+                                 f"--flagfile=flags/quickstart_{FLAGS.task}.cfg") from err
+    model_config = read_config(model_dir / "config.json")  # checks that fail before any work
+    frozen_block_count(FLAGS.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    output_dir = pathlib.Path(FLAGS.output_dir or f"runs/{FLAGS.task}-{stamp}")
+    prepare_output_dir(output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
+    files.write_text(output_dir / "config.json", run.to_json() + "\n")
+    files.write_text(output_dir / "flags.txt", FLAGS.flags_into_string())
+    result = train_and_evaluate(run, output_dir, resume=FLAGS.resume)
+    print(f"test metrics: {result}")
+    print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
+
+
+if __name__ == "__main__":
+    cli.run(main)

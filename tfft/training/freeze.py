@@ -1,0 +1,39 @@
+"""Which variables train: `--freeze` none | embeddings | all (the head only) | bottom:N (embeddings and the
+first N blocks). Frozen variables are left out of the tape and the optimizer altogether, so no gradient is
+ever computed for them (not computed and then zeroed) and they keep their values exactly."""
+
+import tensorflow as tf
+
+from tfft.data import DataError
+
+
+class FreezeError(DataError):
+    """A --freeze value that does not parse or does not fit the model."""
+
+
+def frozen_block_count(spec: str, num_blocks: int) -> int | None:
+    """Blocks frozen by `bottom:N`, checked against the model; None for the other specs."""
+    if spec in ("none", "embeddings", "all"):
+        return None
+    kind, _, count = spec.partition(":")
+    if kind != "bottom" or not count.isdigit():
+        raise FreezeError(f"--freeze={spec!r}: expected none, embeddings, all or bottom:N")
+    if int(count) > num_blocks:
+        raise FreezeError(f"--freeze={spec}: the model has only {num_blocks} transformer blocks")
+    return int(count)
+
+
+def frozen_modules(model: tf.Module, spec: str) -> list[tf.Module]:
+    encoder = getattr(model, "encoder", model)
+    count = frozen_block_count(spec, len(encoder.blocks))
+    if spec == "none":
+        return []
+    if spec == "all":
+        return [encoder]
+    return [encoder.embeddings] + list(encoder.blocks[:count or 0])
+
+
+def trainable_variables(model: tf.Module, spec: str) -> list[tf.Variable]:
+    """The model's trainable variables minus those of the frozen modules, in a stable order."""
+    frozen = {v.ref() for module in frozen_modules(model, spec) for v in module.trainable_variables}
+    return [v for v in model.trainable_variables if v.ref() not in frozen]

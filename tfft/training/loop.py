@@ -1,0 +1,238 @@
+"""The training loop, top to bottom: data, model, optimizer, restore-or-init, loop, final test evaluation.
+Features are the small functions and modules it calls (tfft/training/*, tfft/optim/*), not callbacks."""
+
+import logging
+import math
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfft import files
+from tfft.checkpoints.formats import read_weights
+from tfft.checkpoints.io import from_pretrained, load_weights, save_pretrained
+from tfft.config import PRECISIONS, RunConfig
+from tfft.data import Batches, bucket_boundaries, encode_data, load_data
+from tfft.data.features import DEFAULT_CACHE_DIR
+from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
+from tfft.tasks import TASKS
+from tfft.tokenization import load_tokenizer
+from tfft.training.evaluation import evaluate
+from tfft.training.freeze import trainable_variables
+from tfft.training.losses import balanced_class_weights
+from tfft.training.precision import LossScale
+from tfft.training.steps import TrainSteps
+from tfft.training.summaries import Summaries
+
+log = logging.getLogger(__name__)
+
+
+class Progress(tf.Module):
+    """Where the run is, checkpointed with the model: the data position (epoch, micro-batches consumed in it)
+    and early-stopping state. The optimizer's own `step` counts updates."""
+
+    def __init__(self):
+        super().__init__(name="progress")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
+        self.bad_evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
+def default_metric(task_name: str) -> str:
+    return "f1" if task_name == "ner" else "accuracy"
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _is_better(value: float, best: float, min_delta: float) -> bool:
+    return value > best + min_delta
+
+
+def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False) -> dict:
+    """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics."""
+    config = run.train
+    task = TASKS[config.task]
+    metric_name = config.metric_for_best or default_metric(task.name)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(config.seed)
+
+    # ---------------------------------------------------------------- data
+    tokenizer = load_tokenizer(config.model)
+    data = load_data(run.data, task)
+    cache_dir = pathlib.Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE_DIR
+    encoded = encode_data(data, tokenizer, max_length=config.max_seq_length,
+                          label_all_subtokens=config.label_all_subtokens, cache_dir=cache_dir)
+    files.write_json(output_dir / "data_summary.json", data.summary())
+    boundaries = bucket_boundaries(config.max_seq_length, config.padding, config.buckets)
+    train_batches = Batches(encoded["train"], batch_size=config.batch_size, boundaries=boundaries,
+                            pad_token_id=tokenizer.pad_token_id, seed=config.seed, shuffle=True)
+    eval_batches = {split: Batches(encoded[split], batch_size=config.eval_batch_size, boundaries=boundaries,
+                                   pad_token_id=tokenizer.pad_token_id) for split in ("validation", "test")}
+    updates_per_epoch = math.ceil(train_batches.steps_per_epoch / config.grad_accum_steps)
+    total_steps = config.max_steps or math.ceil(config.epochs * updates_per_epoch)
+    log.info("%d training examples, %d batches of %d per epoch, %d updates in all; batch shapes %s",
+             len(encoded["train"]), train_batches.steps_per_epoch, config.batch_size, total_steps,
+             train_batches.plan(0).shapes)
+
+    # ---------------------------------------------------------------- model and optimizer
+    strategy = make_strategy(config.distribute)
+    with strategy.scope():
+        model = from_pretrained(config.model, head=task.head, labels=data.labels.names,
+                                compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), seed=config.seed,
+                                ignore_mismatched_sizes=True)
+        trainable = trainable_variables(model, config.freeze)
+        schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
+                                 warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
+        if config.optimizer == "adamw":
+            optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay)
+        else:
+            optimizer = SGD(trainable, learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
+                            weight_decay=config.weight_decay)
+        loss_scale = LossScale(enabled=config.precision == "fp16")
+        progress = Progress()
+    class_weights = (tf.constant(balanced_class_weights(data.class_counts()))
+                     if config.class_weights == "balanced" else None)
+    steps = TrainSteps(model, trainable, optimizer, loss_scale, strategy=strategy, xla=config.xla,
+                       clip_norm=config.clip_norm, class_weights=class_weights, label_smoothing=config.label_smoothing,
+                       normalizer=config.batch_size * config.grad_accum_steps)
+    log.info("%s: %d of %d variables trainable (--freeze=%s), %s parameters", type(model).__name__, len(trainable),
+             len(model.trainable_variables), config.freeze, f"{sum(int(np.prod(v.shape)) for v in trainable):,}")
+
+    # ---------------------------------------------------------------- restore or init
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, loss_scale=loss_scale, progress=progress)
+    manager = tf.train.CheckpointManager(checkpoint, str(output_dir / "checkpoints"),
+                                         max_to_keep=config.keep_checkpoints)
+    if resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", manager.latest_checkpoint,
+                 int(optimizer.step), int(progress.epoch), int(progress.batch_in_epoch))
+    summaries = Summaries(output_dir)
+    summaries.text("train", 0, "config", "```\n" + run.to_json() + "\n```")
+
+    def evaluate_and_keep_best(step: int) -> bool:
+        """Evaluates on validation, saves best/ when it improved; returns True when early stopping says stop."""
+        result, _ = evaluate(steps, eval_batches["validation"], data.splits["validation"], data.labels,
+                             token_level=task.name == "ner")
+        summaries.scalars("validation", step, result)
+        value = result[metric_name]
+        log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
+        if _is_better(value, float(progress.best), config.min_delta):
+            progress.best.assign(value)
+            progress.bad_evaluations.assign(0)
+            save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
+            files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
+        else:
+            progress.bad_evaluations.assign_add(1)
+        patience = config.early_stopping_patience
+        return patience is not None and int(progress.bad_evaluations) >= patience
+
+    # ---------------------------------------------------------------- loop
+    step = int(optimizer.step)
+    evaluated_at, stop = None, step >= total_steps
+    window = Window()
+    while not stop:
+        epoch, skip = int(progress.epoch), int(progress.batch_in_epoch)
+        iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
+        exhausted = False
+        while not (exhausted or stop):
+            total_weight = 0.0
+            for _ in range(config.grad_accum_steps):  # one update = grad_accum_steps micro-batches
+                batch = next(iterator, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                counts = steps.accumulate(batch)
+                window.add(*(float(c) for c in counts))
+                total_weight += float(counts[1])
+                progress.batch_in_epoch.assign_add(1)
+            if total_weight == 0.0:
+                continue
+            applied, norm = steps.apply(tf.constant(total_weight))
+            step = int(optimizer.step)
+            last = step >= total_steps
+            if not bool(applied):
+                log.warning("update skipped: non-finite gradients; loss scale now %g", float(loss_scale.current))
+            if step % config.log_every == 0 or last:
+                summaries.scalars("train", step, {**window.flush(), "learning_rate": float(schedule(step - 1)),
+                                                  "gradient_norm": float(norm),
+                                                  "loss_scale": float(loss_scale.current),
+                                                  "skipped_steps": int(loss_scale.skipped)})
+            if config.eval_every and step % config.eval_every == 0 and evaluated_at != step:
+                stop, evaluated_at = evaluate_and_keep_best(step), step
+            if step % config.checkpoint_every == 0:
+                manager.save(checkpoint_number=step)
+            stop = stop or last
+        if exhausted:
+            progress.epoch.assign_add(1)
+            progress.batch_in_epoch.assign(0)
+            if evaluated_at != step:
+                stop, evaluated_at = evaluate_and_keep_best(step) or stop, step
+    if evaluated_at != step and not (output_dir / "best").exists():
+        evaluate_and_keep_best(step)
+    manager.save(checkpoint_number=step)
+
+    # ---------------------------------------------------------------- test evaluation of the best model
+    load_weights(model, read_weights(output_dir / "best"), source=str(output_dir / "best"))
+    result, predictions = evaluate(steps, eval_batches["test"], data.splits["test"], data.labels,
+                                   token_level=task.name == "ner")
+    summaries.scalars("validation", step, {f"test/{k}": v for k, v in result.items()})
+    summaries.close()
+    files.write_json(output_dir / "test_metrics.json", result)
+    files.write_jsonl(output_dir / "test_predictions.jsonl",
+                      prediction_records(data.splits["test"], predictions, data.labels))
+    log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
+             float(progress.best))
+    return result
+
+
+class Window:
+    """Training numbers since the last log line: loss (per labelled example or token) and throughput."""
+
+    def __init__(self):
+        self.loss = self.weight = self.examples = self.tokens = 0.0
+        self.start = time.perf_counter()
+
+    def add(self, loss_sum: float, weight: float, examples: float, tokens: float) -> None:
+        self.loss += loss_sum
+        self.weight += weight
+        self.examples += examples
+        self.tokens += tokens
+
+    def flush(self) -> dict:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        values = {"loss": self.loss / max(self.weight, 1e-9), "examples_per_second": self.examples / elapsed,
+                  "tokens_per_second": self.tokens / elapsed}
+        log.info("loss %.4f, %.1f examples/s", values["loss"], values["examples_per_second"])
+        self.__init__()
+        return values
+
+
+def prediction_records(examples, predictions, labels) -> list[dict]:
+    """test_predictions.jsonl: the input, the gold label(s), the prediction and its probabilities."""
+    records = []
+    for i, prediction in enumerate(predictions):
+        if examples.words is not None:
+            records.append({"words": examples.words[i], "gold": examples.labels[i],
+                            "predicted": [labels.names[t] for t in prediction]})
+            continue
+        label_id, probabilities = prediction
+        record = {"text": examples.texts[i], "gold": examples.labels[i], "predicted": labels.names[label_id],
+                  "probabilities": {name: round(float(p), 6) for name, p in zip(labels.names, probabilities)}}
+        if examples.text_pairs is not None:
+            record["text_pair"] = examples.text_pairs[i]
+        records.append(record)
+    return records

@@ -1,0 +1,84 @@
+"""Dynamic loss scaling for float16 training, without Keras' LossScaleOptimizer or a global policy.
+
+float16 gradients underflow below ~6e-8 (subnormals) and overflow above 65504. The loss is multiplied by a
+large power of two before the backward pass and the float32 gradients divided by it after; a power of two
+makes both exact. When a step overflows (a non-finite gradient), the update is skipped and the scale halved;
+after `growth_interval` finite steps in a row it is doubled again. The step reads:
+
+    grads = loss_scale.unscale(tape.gradient(loss_scale.scale(loss), variables))
+    finite = loss_scale.update(grads)
+    grads, norm = clip_by_global_norm(grads, clip_norm)
+    tf.cond(finite, apply_update, skip)
+
+bfloat16 and float32 need no scaling: `LossScale(enabled=False)` keeps scale 1 and the same step code.
+"""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+# Keras' LossScaleOptimizer defaults (initial_scale=2**15, dynamic_growth_steps=2000); torch.amp.GradScaler
+# uses growth_interval=2000 too (with init_scale=2**16). Both halve on overflow and double on growth.
+INITIAL_SCALE = 2.0**15
+GROWTH_INTERVAL = 2000
+
+
+def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:
+    """True (bool scalar tensor) when no element of any gradient is inf or NaN.
+
+    Checked element by element: a sum-based check could overflow on large but finite gradients.
+    """
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(g))) for g in grads])
+
+
+class LossScale(tf.Module):
+    """The dynamic loss scale and its counters, as checkpointable variables created here.
+
+    `current` (float32) is the scale; `good_steps` (int64) counts finite steps since the last change;
+    `skipped` (int64) counts the updates skipped for non-finite gradients. Halving stops at 1, as in Keras
+    (torch's GradScaler has no floor); doubling stops where the scale would stop being finite.
+    """
+
+    def __init__(self, *, enabled: bool, initial: float = INITIAL_SCALE, growth_interval: int = GROWTH_INTERVAL,
+                 name: str | None = None):
+        super().__init__(name=name)
+        if initial < 1:
+            raise ValueError(f"initial loss scale {initial} must be >= 1")
+        if growth_interval < 1:
+            raise ValueError(f"growth_interval={growth_interval} must be >= 1")
+        self.enabled = enabled
+        self.growth_interval = growth_interval
+        self.current = tf.Variable(initial if enabled else 1.0, dtype=tf.float32, trainable=False, name="current")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped")
+
+    def scale(self, loss: tf.Tensor) -> tf.Tensor:
+        """loss * scale (the loss is float32, so the product does not overflow where float16 would)."""
+        if not self.enabled:
+            return loss
+        return loss * tf.cast(self.current, loss.dtype)
+
+    def unscale(self, grads: Sequence[tf.Tensor | tf.IndexedSlices]) -> list[tf.Tensor]:
+        """float32 gradients divided by the scale (exact: it is a power of two)."""
+        grads = [tf.cast(tf.convert_to_tensor(g), tf.float32) for g in grads]
+        if not self.enabled:
+            return grads
+        return [g / self.current for g in grads]
+
+    def update(self, grads: Sequence[tf.Tensor]) -> tf.Tensor:
+        """Adjusts the scale after one step's (unscaled) gradients; returns whether to apply the update.
+
+        Disabled: always True and nothing changes (no scaling, nothing to protect).
+        """
+        if not self.enabled:
+            return tf.constant(True)
+        finite = all_finite(grads)
+        zero = tf.constant(0, tf.int64)
+        good = tf.where(finite, self.good_steps + 1, zero)
+        doubled = self.current * 2.0
+        grow = (good >= self.growth_interval) & tf.math.is_finite(doubled)
+        halved = tf.maximum(self.current / 2.0, 1.0)
+        self.current.assign(tf.where(finite, tf.where(grow, doubled, self.current), halved))
+        self.good_steps.assign(tf.where(grow, zero, good))
+        self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+        return finite

@@ -1,0 +1,88 @@
+"""The compiled steps the loop calls. Each is a plain function of tensors, traced once per batch shape.
+
+Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES 'Distribution'):
+- `gradients` (jit-compiled when --xla): forward, masked loss, backward for one micro-batch on one replica;
+  only the trainable variables are watched, so frozen ones get no gradient at all.
+- `accumulate` adds them into a GradientAccumulator, whose variables aggregate by SUM: under a strategy the
+  add is the cross-replica all-reduce, outside any XLA cluster.
+- `apply`: unscale (fp16), finiteness check (after the reduction), global-norm clipping and the optimizer
+  update; a non-finite step is skipped without advancing the optimizer's step or the schedule.
+Gradients are of loss sums (over labelled examples or tokens, divided by a fixed `normalizer` only to keep
+their scale like a mean's); `apply` divides the accumulated sum by the label weight of everything accumulated,
+so k micro-batches, or N replicas, give exactly the gradient of the mean loss over one batch k (or N) times
+larger, however the labelled tokens are spread over them.
+"""
+
+import tensorflow as tf
+
+from tfft.optim import GradientAccumulator, clip_by_global_norm
+from tfft.training.losses import masked_cross_entropy
+
+
+def forward(model, batch: dict, *, training: bool) -> tf.Tensor:
+    return model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=training)
+
+
+class TrainSteps:
+    """Holds the compiled step functions and the accumulator variables they update."""
+
+    def __init__(self, model, trainable: list[tf.Variable], optimizer, loss_scale, *, strategy: tf.distribute.Strategy,
+                 xla: bool, clip_norm: float | None, class_weights: tf.Tensor | None, label_smoothing: float,
+                 normalizer: float):
+        self.model, self.trainable, self.optimizer, self.loss_scale = model, trainable, optimizer, loss_scale
+        self.strategy, self.clip_norm, self.normalizer = strategy, clip_norm, float(normalizer)
+        self.class_weights, self.label_smoothing = class_weights, label_smoothing
+        with strategy.scope():
+            self.accumulator = GradientAccumulator(trainable)
+        self.traces = {"gradients": 0, "predict": 0}
+        self._gradients = tf.function(self._replica_gradients, jit_compile=xla)
+        self._predict = tf.function(self._replica_predict, jit_compile=xla)
+        self.accumulate = tf.function(self._accumulate)
+        self.apply = tf.function(self._apply)
+
+    def _replica_gradients(self, batch: dict):
+        self.traces["gradients"] += 1  # a Python side effect: counts traces, i.e. distinct batch shapes
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.trainable)
+            logits = forward(self.model, batch, training=True)
+            loss_sum, weight = masked_cross_entropy(logits, batch["labels"], class_weights=self.class_weights,
+                                                    label_smoothing=self.label_smoothing)
+            scaled = self.loss_scale.scale(loss_sum / self.normalizer)
+        return tape.gradient(scaled, self.trainable), loss_sum, weight
+
+    def _replica_predict(self, batch: dict):
+        self.traces["predict"] += 1
+        return forward(self.model, batch, training=False)
+
+    def _accumulate(self, batch):
+        """Adds one (distributed) micro-batch's gradients; returns its (loss sum, label weight, examples, tokens),
+        summed over replicas."""
+
+        def replica(batch):
+            grads, loss_sum, weight = self._gradients(batch)
+            self.accumulator.add(grads)
+            examples = tf.reduce_sum(tf.cast(batch["example_index"] >= 0, tf.float32))
+            tokens = tf.reduce_sum(tf.cast(batch["attention_mask"], tf.float32))
+            return loss_sum, weight, examples, tokens
+
+        per_replica = self.strategy.run(replica, (batch,))
+        return tuple(self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None) for x in per_replica)
+
+    def _apply(self, total_weight: tf.Tensor):
+        """One update from the accumulated gradients; returns (applied, global norm). Clears the accumulators."""
+        mean_factor = self.normalizer / tf.maximum(tf.cast(total_weight, tf.float32), 1e-9)
+        grads = [g * mean_factor for g in self.loss_scale.unscale(self.accumulator.value())]
+        finite = self.loss_scale.update(grads)
+        grads, norm = clip_by_global_norm(grads, self.clip_norm)
+
+        def update():
+            self.optimizer.apply(grads)
+            return tf.constant(True)
+
+        applied = tf.cond(finite, update, lambda: tf.constant(False))
+        self.accumulator.reset()
+        return applied, norm
+
+    def predict(self, batch) -> tf.Tensor:
+        """Logits for a (non-distributed) batch."""
+        return self._predict(batch)
