@@ -1,0 +1,87 @@
+"""`python -m tfft.train` end to end in a subprocess, for each task on a tiny model, and its bad-flag contract."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tfft.checkpoints.io import save_pretrained
+from tfft.models import BertConfig, build_model
+from tfft.tokenization import load_tokenizer
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, minilm_dir):
+    """A 2-block, 32-wide BERT with the real uncased vocabulary, so the packaged tokenizer fits it."""
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=128)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    save_pretrained(build_model(config, "encoder", seed=1), path, tokenizer=load_tokenizer(minilm_dir))
+    return path
+
+
+def train(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "tfft.train", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+@pytest.mark.parametrize("task,size,metric", [("classification", 80, "accuracy"), ("pair", 80, "accuracy"),
+                                              ("ner", 70, "f1")])
+def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
+    out = tmp_path / "run"
+    result = train(f"--task={task}", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
+                   "--eval_every=3", "--checkpoint_every=3", "--max_seq_length=64", "--log_every=2", "--lr=1e-3",
+                   f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "best" / "config.json").is_file() and (out / "best" / "model.safetensors").is_file()
+    assert json.loads((out / "best" / "config.json").read_text())["id2label"]
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert "checkpoint" in checkpoints and any(name.startswith("ckpt-6") for name in checkpoints)
+    test_metrics = json.loads((out / "test_metrics.json").read_text())
+    assert 0.0 <= test_metrics[metric] <= 1.0
+    assert len((out / "test_predictions.jsonl").read_text().splitlines()) == size
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["split"] == "train"] == [2, 4, 6]
+    assert {e["step"] for e in events if e["split"] == "validation" and metric in e} >= {3, 6}
+    assert json.loads((out / "config.json").read_text())["train"]["task"] == task
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(out / "tensorboard" / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert {"loss", "learning_rate", "gradient_norm", "examples_per_second"} <= set(accumulator.Tags()["tensors"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr=-1"], "error: --lr=-1.0: expected a positive learning rate"),
+    (["--batch_size=0"], "error: --batch_size=0: expected at least 1"),
+    (["--freeze=top:3"], "error: --freeze='top:3': expected none, embeddings, all or bottom:N"),
+    (["--freeze=bottom:7"], "error: --freeze=bottom:7: the model has only 2 transformer blocks"),
+    (["--task=translation"], "error: flag --task=translation"),
+])
+def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
+    out = tmp_path / "run"
+    result = train(f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-2000:]
+    assert not out.exists()
+
+
+def test_output_dir_with_a_previous_run_needs_resume_or_overwrite(tmp_path, tiny_model):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    result = train(f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}")
+    assert result.returncode == 2
+    assert "holds a previous run; pass --resume to continue it or --overwrite" in result.stderr.splitlines()[-1]
+    assert (out / "config.json").read_text() == "{}"
+
+
+def test_offline_default_model_names_the_quickstart(tmp_path):
+    result = train("--task=ner", f"--output_dir={tmp_path / 'run'}",
+                   env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)})
+    assert result.returncode == 2
+    assert "--flagfile=flags/quickstart_ner.cfg" in result.stderr.splitlines()[-1]

@@ -1,0 +1,97 @@
+"""The compiled steps on a tiny model: freezing computes no gradient and changes nothing, accumulation equals
+one big batch, XLA equals no XLA, and a planted non-finite gradient is skipped under fp16 loss scaling."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import padded_batch
+from tfft.models import BertConfig, build_model
+from tfft.optim import AdamW
+from tfft.training.freeze import FreezeError, frozen_block_count, trainable_variables
+from tfft.training.precision import LossScale
+from tfft.training.steps import TrainSteps
+
+TINY = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37,
+                  max_position_embeddings=64, id2label=("a", "b", "c"), hidden_dropout_prob=0.0,
+                  attention_probs_dropout_prob=0.0)
+
+
+def _batch(lengths, seed):
+    batch = padded_batch(99, lengths=lengths, seed=seed, segments=True)
+    batch["labels"] = np.random.default_rng(seed).integers(0, 3, len(lengths)).astype(np.int32)
+    batch["example_index"] = np.arange(len(lengths), dtype=np.int32)
+    return {k: tf.constant(v) for k, v in batch.items()}
+
+
+def _steps(freeze="none", xla=False, fp16=False, seed=0):
+    model = build_model(TINY, "sequence_classification", seed=seed,
+                        compute_dtype=tf.float16 if fp16 else tf.float32)
+    trainable = trainable_variables(model, freeze)
+    optimizer = AdamW(trainable, learning_rate=1e-3, weight_decay=0.01)
+    return model, TrainSteps(model, trainable, optimizer, LossScale(enabled=fp16), strategy=tf.distribute.get_strategy(),
+                             xla=xla, clip_norm=1.0, class_weights=None, label_smoothing=0.0, normalizer=8)
+
+
+def _update(steps, batches):
+    weight = 0.0
+    for batch in batches:
+        weight += float(steps.accumulate(batch)[1])
+    return steps.apply(tf.constant(weight))
+
+
+def test_freeze_specs():
+    assert frozen_block_count("bottom:2", 3) == 2 and frozen_block_count("all", 3) is None
+    for bad in ("bottom:4", "bottom:x", "top:1", "some"):
+        with pytest.raises(FreezeError, match="--freeze="):
+            frozen_block_count(bad, 3)
+
+
+@pytest.mark.parametrize("spec,trained", [("all", {"classifier"}), ("bottom:2", {"block_2", "pooler", "classifier"}),
+                                          ("embeddings", {"block_0", "block_1", "block_2", "pooler", "classifier"})])
+def test_frozen_variables_get_no_gradient_and_keep_their_values(spec, trained):
+    model, steps = _steps(freeze=spec)
+    before = {v.ref(): v.numpy().copy() for v in model.trainable_variables}
+    watched = {v.ref() for v in steps.trainable}
+    _update(steps, [_batch((9, 5, 3, 7), 0)])
+    for v in model.trainable_variables:
+        changed = not np.array_equal(before[v.ref()], v.numpy())
+        assert changed == (v.ref() in watched), v.name
+    assert len(steps.trainable) == len(steps.accumulator.sums) < len(model.trainable_variables)
+
+
+def test_accumulation_equals_one_big_batch():
+    big = _batch((9, 5, 3, 7, 12, 2, 6, 4), 1)
+    halves = [{k: v[:4] for k, v in big.items()}, {k: v[4:] for k, v in big.items()}]
+    model_a, steps_a = _steps(seed=3)
+    model_b, steps_b = _steps(seed=3)
+    for _ in range(3):
+        _update(steps_a, [big])
+        _update(steps_b, halves)
+    for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-6)
+
+
+def test_xla_matches_no_xla():
+    """Same weights after 3 updates (tolerance 1e-5: XLA fuses and reorders float32 sums)."""
+    models = []
+    for xla in (False, True):
+        model, steps = _steps(xla=xla, seed=4)
+        for i in range(3):
+            _update(steps, [_batch((9, 5, 3, 7), i)])
+        models.append(model)
+    for a, b in zip(*(m.trainable_variables for m in models)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
+    model, steps = _steps(fp16=True, seed=5)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    steps.accumulate(_batch((9, 5, 3, 7), 2))
+    steps.accumulator.sums[0].assign_add(tf.fill(steps.accumulator.sums[0].shape, np.inf))
+    applied, _ = steps.apply(tf.constant(4.0))
+    assert not bool(applied) and float(steps.loss_scale.current) == 2.0 ** 14 and int(steps.optimizer.step) == 0
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+    applied, _ = _update(steps, [_batch((9, 5, 3, 7), 3)])
+    assert bool(applied) and int(steps.optimizer.step) == 1
+    assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
