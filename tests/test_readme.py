@@ -32,6 +32,13 @@ def test_readme_data_example_runs(tmp_path):
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    command = re.search(r"^\s+(\.venv/bin/python -m pytest[^#\n]*?)\s*#", readme, re.M).group(1)
+    command = re.search(r"^ {4}(\.venv/bin/python -m pytest[^\n]*?)\s*$", readme, re.M).group(1)
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
     assert "bash scripts/install.sh" in readme and "bash scripts/install.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_main_job_uses_an_existing_offline_preset():
+    readme = (ROOT / "README.md").read_text()
+    flagfile = re.search(r"python -m tfft.train --flagfile=(flags/quickstart_\w+\.cfg)", readme).group(1)
+    text = (ROOT / flagfile).read_text()
+    assert "--dataset=sample" in text and "--model=all-MiniLM-L6-v2" in text

@@ -85,3 +85,17 @@ def test_offline_default_model_names_the_quickstart(tmp_path):
                    env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)})
     assert result.returncode == 2
     assert "--flagfile=flags/quickstart_ner.cfg" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision):
+    out = tmp_path / "run"
+    result = train("--task=classification", f"--model={tiny_model}", "--dataset=sample", "--max_steps=4",
+                   "--batch_size=8", "--max_seq_length=64", "--log_every=1", "--lr=1e-3", f"--precision={precision}",
+                   "--xla", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    train_events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                    if json.loads(line)["split"] == "train"]
+    assert len(train_events) == 4
+    assert all(0 < e["loss"] < 10 and e["gradient_norm"] < 1e6 for e in train_events)
+    assert {e["loss_scale"] for e in train_events} <= ({1.0} if precision == "bf16" else {2.0 ** 15, 2.0 ** 14})

@@ -6,6 +6,8 @@
 import datetime
 import pathlib
 import shutil
+import signal
+import threading
 
 from absl import flags, logging
 
@@ -101,7 +103,14 @@ def main(argv):
     prepare_output_dir(output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
     files.write_text(output_dir / "config.json", run.to_json() + "\n")
     files.write_text(output_dir / "flags.txt", FLAGS.flags_into_string())
-    result = train_and_evaluate(run, output_dir, resume=FLAGS.resume)
+    stop = threading.Event()  # SIGTERM / SIGINT: finish the current update, checkpoint, exit
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
+    if "interrupted_at" in result:
+        print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "
+              f"--flagfile={output_dir / 'flags.txt'} --resume")
+        return
     print(f"test metrics: {result}")
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
 

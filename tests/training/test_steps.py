@@ -95,3 +95,11 @@ def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
     applied, _ = _update(steps, [_batch((9, 5, 3, 7), 3)])
     assert bool(applied) and int(steps.optimizer.step) == 1
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
+
+
+def test_traced_once_per_batch_shape():
+    _, steps = _steps(seed=6)
+    for i in range(3):
+        _update(steps, [_batch((9, 5, 3, 7), i), _batch((12, 2, 6, 4), i)])  # padded lengths 9 and 12
+    steps.predict(_batch((9, 5, 3, 7), 0))
+    assert steps.traces == {"gradients": 2, "predict": 1}

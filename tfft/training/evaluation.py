@@ -43,3 +43,34 @@ def evaluate(steps, batches: Batches, examples: Examples, labels: LabelSpace, *,
         result = metrics.classification_metrics(confusion, labels.names)
     result["loss"] = loss_sum / max(weight_sum, 1e-9)
     return result, predictions
+
+
+def prediction_records(examples, predictions, labels) -> list[dict]:
+    """test_predictions.jsonl: the input, the gold label(s), the prediction and its probabilities."""
+    records = []
+    for i, prediction in enumerate(predictions):
+        if examples.words is not None:
+            records.append({"words": examples.words[i], "gold": examples.labels[i],
+                            "predicted": [labels.names[t] for t in prediction]})
+            continue
+        label_id, probabilities = prediction
+        record = {"text": examples.texts[i], "gold": examples.labels[i], "predicted": labels.names[label_id],
+                  "probabilities": {name: round(float(p), 6) for name, p in zip(labels.names, probabilities)}}
+        if examples.text_pairs is not None:
+            record["text_pair"] = examples.text_pairs[i]
+        records.append(record)
+    return records
+
+
+def records_markdown(records: list[dict]) -> str:
+    """A few predictions as a Markdown table, for TensorBoard's text dashboard."""
+    rows = ["| input | gold | predicted |", "|---|---|---|"]
+    for record in records:
+        text = " ".join(record["words"]) if "words" in record else record["text"]
+        if "text_pair" in record:
+            text = f"{text} / {record['text_pair']}"
+        gold, predicted = record["gold"], record["predicted"]
+        if isinstance(gold, list):
+            gold, predicted = " ".join(gold), " ".join(predicted)
+        rows.append(f"| {text.replace('|', '/')} | {gold} | {predicted} |")
+    return "\n".join(rows)

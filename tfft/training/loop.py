@@ -4,10 +4,13 @@ Features are the small functions and modules it calls (tfft/training/*, tfft/opt
 import logging
 import math
 import pathlib
+import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 from tfft import files
 from tfft.checkpoints.formats import read_weights
@@ -18,7 +21,7 @@ from tfft.data.features import DEFAULT_CACHE_DIR
 from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
-from tfft.training.evaluation import evaluate
+from tfft.training.evaluation import evaluate, prediction_records, records_markdown
 from tfft.training.freeze import trainable_variables
 from tfft.training.losses import balanced_class_weights
 from tfft.training.precision import LossScale
@@ -61,8 +64,13 @@ def _is_better(value: float, best: float, min_delta: float) -> bool:
     return value > best + min_delta
 
 
-def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False) -> dict:
-    """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics."""
+def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False,
+                       interrupt: Callable[[int], bool] | None = None) -> dict:
+    """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics.
+
+    `interrupt(step)` is asked after every update; when it says yes the run checkpoints and returns
+    {"interrupted_at": step}, and `resume=True` continues it later exactly where it stopped.
+    """
     config = run.train
     task = TASKS[config.task]
     metric_name = config.metric_for_best or default_metric(task.name)
@@ -125,9 +133,11 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
 
     def evaluate_and_keep_best(step: int) -> bool:
         """Evaluates on validation, saves best/ when it improved; returns True when early stopping says stop."""
-        result, _ = evaluate(steps, eval_batches["validation"], data.splits["validation"], data.labels,
-                             token_level=task.name == "ner")
+        result, predictions = evaluate(steps, eval_batches["validation"], data.splits["validation"], data.labels,
+                                       token_level=task.name == "ner")
         summaries.scalars("validation", step, result)
+        records = prediction_records(data.splits["validation"].select(range(5)), predictions[:5], data.labels)
+        summaries.text("validation", step, "predictions", records_markdown(records))
         value = result[metric_name]
         log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
         if _is_better(value, float(progress.best), config.min_delta):
@@ -144,6 +154,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     step = int(optimizer.step)
     evaluated_at, stop = None, step >= total_steps
     window = Window()
+    bar = tqdm.tqdm(total=total_steps, initial=step, unit="update", disable=not sys.stderr.isatty())
     while not stop:
         epoch, skip = int(progress.epoch), int(progress.batch_in_epoch)
         iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
@@ -163,6 +174,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                 continue
             applied, norm = steps.apply(tf.constant(total_weight))
             step = int(optimizer.step)
+            bar.update(step - bar.n)
             last = step >= total_steps
             if not bool(applied):
                 log.warning("update skipped: non-finite gradients; loss scale now %g", float(loss_scale.current))
@@ -175,15 +187,26 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                 stop, evaluated_at = evaluate_and_keep_best(step), step
             if step % config.checkpoint_every == 0:
                 manager.save(checkpoint_number=step)
+            if interrupt is not None and interrupt(step) and not last:
+                bar.close()
+                manager.save(checkpoint_number=step)
+                summaries.close()
+                log.info("interrupted at step %d; checkpoint %s; continue with --resume", step,
+                         manager.latest_checkpoint)
+                return {"interrupted_at": step}
             stop = stop or last
         if exhausted:
             progress.epoch.assign_add(1)
             progress.batch_in_epoch.assign(0)
             if evaluated_at != step:
                 stop, evaluated_at = evaluate_and_keep_best(step) or stop, step
+    bar.close()
     if evaluated_at != step and not (output_dir / "best").exists():
         evaluate_and_keep_best(step)
     manager.save(checkpoint_number=step)
+    if steps.traces["gradients"] > len(boundaries):  # every trace is a compile under XLA (tensorflow#62198)
+        log.warning("the train step was traced %d times for %d declared batch lengths %s", steps.traces["gradients"],
+                    len(boundaries), boundaries)
 
     # ---------------------------------------------------------------- test evaluation of the best model
     load_weights(model, read_weights(output_dir / "best"), source=str(output_dir / "best"))
@@ -219,20 +242,3 @@ class Window:
         log.info("loss %.4f, %.1f examples/s", values["loss"], values["examples_per_second"])
         self.__init__()
         return values
-
-
-def prediction_records(examples, predictions, labels) -> list[dict]:
-    """test_predictions.jsonl: the input, the gold label(s), the prediction and its probabilities."""
-    records = []
-    for i, prediction in enumerate(predictions):
-        if examples.words is not None:
-            records.append({"words": examples.words[i], "gold": examples.labels[i],
-                            "predicted": [labels.names[t] for t in prediction]})
-            continue
-        label_id, probabilities = prediction
-        record = {"text": examples.texts[i], "gold": examples.labels[i], "predicted": labels.names[label_id],
-                  "probabilities": {name: round(float(p), 6) for name, p in zip(labels.names, probabilities)}}
-        if examples.text_pairs is not None:
-            record["text_pair"] = examples.text_pairs[i]
-        records.append(record)
-    return records
