@@ -61,6 +61,7 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     (["--freeze=top:3"], "error: --freeze='top:3': expected none, embeddings, all or bottom:N"),
     (["--freeze=bottom:7"], "error: --freeze=bottom:7: the model has only 2 transformer blocks"),
     (["--task=translation"], "error: flag --task=translation"),
+    (["--task=ner", "--head=mlp"], "error: --head=mlp: expected hf for NER"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     out = tmp_path / "run"
@@ -99,3 +100,14 @@ def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision
     assert len(train_events) == 4
     assert all(0 < e["loss"] < 10 and e["gradient_norm"] < 1e6 for e in train_events)
     assert {e["loss_scale"] for e in train_events} <= ({1.0} if precision == "bf16" else {2.0 ** 15, 2.0 ** 14})
+
+
+def test_custom_head_run_keeps_its_head_in_best(tmp_path, tiny_model):
+    out = tmp_path / "run"
+    result = train("--task=pair", f"--model={tiny_model}", "--dataset=sample", "--max_steps=3", "--batch_size=8",
+                   "--max_seq_length=64", "--head=attention_pool", f"--output_dir={out}",
+                   f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention_pool"
+    assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
+    assert (out / "test_metrics.json").is_file()

@@ -10,6 +10,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("linear", "cosine", "constant")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
+HEADS = ("hf", "mlp", "attention_pool")
 
 
 class ConfigFlagError(DataError):
@@ -41,6 +42,7 @@ class TrainConfig:
     clip_norm: float | None = 1.0
     grad_accum_steps: int = 1
     freeze: str = "none"
+    head: str = "hf"
     precision: str = "fp32"
     xla: bool = False
     class_weights: str = "none"
@@ -76,6 +78,8 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "a value in [0, 1)")
         need(self.clip_norm is None or self.clip_norm >= 0, "clip_norm", "0 (off) or more")
         need(self.grad_accum_steps >= 1, "grad_accum_steps", "at least 1")
+        need(self.head in HEADS, "head", " / ".join(HEADS))
+        need(self.head == "hf" or self.task != "ner", "head", "hf for NER (mlp and attention_pool classify texts)")
         need(self.precision in PRECISIONS, "precision", " / ".join(PRECISIONS))
         need(self.class_weights in ("none", "balanced"), "class_weights", "none or balanced")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "a value in [0, 1)")

@@ -19,11 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfft.checkpoints import formats, hub, names
-from tfft.models import build_model, head_from_architectures, read_config
+from tfft.models import EncoderWithHead, HeadConfig, build_model, head_from_architectures, read_config
 
 log = logging.getLogger(__name__)
 
 SAFETENSORS_METADATA = {"format": "pt"}  # transformers refuses safetensors files without a known format
+# A tfft head (tfft/models/heads.py) beside the Hugging Face encoder checkpoint.
+HEAD_CONFIG, HEAD_WEIGHTS = "tfft_head.json", "tfft_head.safetensors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +45,6 @@ def _canonical(key: str, table: dict, prefix: str) -> str:
         if candidate in table:
             return candidate
     return key
-
-
-def _is_encoder_name(model: tf.Module, name: str, prefix: str) -> bool:
-    return not hasattr(model, "encoder") or name.startswith(prefix)
 
 
 def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: str = "checkpoint",
@@ -85,7 +83,8 @@ def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: st
         log.info("%s: %d checkpoint tensors not used by %s: %s", source, len(report.unexpected), model_name,
                  ", ".join(report.unexpected))
     # A new head is expected to be missing; a missing encoder tensor means a partly random encoder: say it loudly.
-    encoder_missing = [name for name in missing if _is_encoder_name(model, name, prefix)]
+    encoder_names = set(names.name_table(getattr(model, "encoder", model))[0])
+    encoder_missing = [name for name in missing if name.removeprefix(prefix) in encoder_names]
     if encoder_missing:
         log.warning("%s: %d ENCODER tensors of %s not in the checkpoint, left randomly initialised: %s", source,
                     len(encoder_missing), model_name, ", ".join(encoder_missing))
@@ -117,21 +116,55 @@ def _with_labels(config, num_labels: int | None, labels: Sequence[str] | None):
 
 def from_pretrained(name_or_path: str | os.PathLike, head: str | None = None, *, num_labels: int | None = None,
                     labels: Sequence[str] | None = None, compute_dtype: tf.DType = tf.float32, seed: int = 0,
-                    ignore_mismatched_sizes: bool = False, revision: str | None = None) -> tf.Module:
+                    ignore_mismatched_sizes: bool = False, revision: str | None = None,
+                    custom_head: HeadConfig | None = None) -> tf.Module:
     """A tfft model with Hugging Face weights, from a directory, a packaged model name or a Hub id.
 
     head: 'encoder', 'sequence_classification' (also the pair task), 'token_classification' or 'masked_lm';
-    None takes the head the checkpoint was saved with (its config's `architectures`).
+    None takes the head the checkpoint was saved with (its config's `architectures`, or tfft_head.json).
     num_labels / labels: the label space of a classification head (labels gives the names).
+    custom_head: one of tfft's own heads (tfft/models/heads.py) on the encoder, instead of Hugging Face's.
     seed: initialises whatever the checkpoint does not hold (a new head) and seeds dropout.
     """
     model_dir = hub.resolve(name_or_path, revision)
     config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
-    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed)
-    load_weights(model, formats.read_weights(model_dir), source=str(model_dir),
-                 ignore_mismatched_sizes=ignore_mismatched_sizes)
+    saved_head = model_dir / HEAD_CONFIG
+    if custom_head is None and head in (None, "sequence_classification") and saved_head.is_file():
+        custom_head = HeadConfig(**json.loads(saved_head.read_text(encoding="utf-8")))
+        head = "sequence_classification"
+    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed,
+                        custom_head=custom_head)
+    restore(model, model_dir, ignore_mismatched_sizes=ignore_mismatched_sizes)
     model.source_dir = model_dir
     return model
+
+
+def restore(model: tf.Module, model_dir: pathlib.Path, *, ignore_mismatched_sizes: bool = False) -> LoadReport:
+    """Loads a checkpoint directory into an existing model: the Hugging Face weights, and a tfft head when the
+    model has one and the directory holds it (else the head stays as initialised, and the log says so)."""
+    report = load_weights(model, formats.read_weights(model_dir), source=str(model_dir),
+                          ignore_mismatched_sizes=ignore_mismatched_sizes)
+    if isinstance(model, EncoderWithHead):
+        head_file = model_dir / HEAD_WEIGHTS
+        if head_file.is_file() and (model_dir / HEAD_CONFIG).is_file():
+            saved = HeadConfig(**json.loads((model_dir / HEAD_CONFIG).read_text(encoding="utf-8")))
+            if saved == model.head_config:
+                load_weights_by_name(model.head.named_variables(), formats.read_safetensors(head_file), head_file)
+                return report
+        log.info("%s: no saved %s head; newly initialised", model_dir, model.head_config.kind)
+    return report
+
+
+def load_weights_by_name(variables: dict[str, tf.Variable], tensors: dict[str, np.ndarray], source) -> None:
+    """A tfft-layout file: every variable must be there with its exact shape; nothing else may be."""
+    if set(variables) != set(tensors):
+        raise formats.CheckpointError(f"{source}: tensors {sorted(tensors)} do not match the head's "
+                                      f"{sorted(variables)}")
+    for name, variable in variables.items():
+        if tuple(tensors[name].shape) != tuple(variable.shape):
+            raise formats.CheckpointError(f"{source}: tensor {name} has shape {list(tensors[name].shape)} but the "
+                                          f"model expects {list(variable.shape)}")
+        variable.assign(tensors[name].astype(np.float32))
 
 
 def export_weights(model: tf.Module) -> dict[str, np.ndarray]:
@@ -165,9 +198,14 @@ def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=Non
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         config = model.config.to_dict()
-        config["architectures"] = [type(model).__name__]
+        hf_model = model.encoder if isinstance(model, EncoderWithHead) else model  # what transformers can load
+        config["architectures"] = [type(hf_model).__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         save_file(export_weights(model), str(staging / formats.SAFETENSORS), metadata=SAFETENSORS_METADATA)
+        if isinstance(model, EncoderWithHead):
+            (staging / HEAD_CONFIG).write_text(json.dumps(dataclasses.asdict(model.head_config)), encoding="utf-8")
+            save_file({name: v.numpy() for name, v in model.head.named_variables().items()},
+                      str(staging / HEAD_WEIGHTS))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(staging))
         _replace_dir(staging, target)

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfft.models.bert import BertModel
 from tfft.models.distilbert import DistilBertModel
+from tfft.models.heads import EncoderWithHead
 from tfft.models.layers import Dense, Embedding, LayerNorm, VocabProjection
 
 
@@ -109,6 +110,8 @@ def _add_all(table: dict[str, Entry], names: dict[str, str], root: tf.Module, pr
 def name_table(model: tf.Module) -> tuple[dict[str, Entry], str]:
     """(hf_name -> Entry for every variable of `model`, the family's base-model prefix)."""
     family = FAMILIES[model.config.model_type]
+    if isinstance(model, EncoderWithHead):  # the encoder in Hugging Face names; the head has its own file
+        return name_table(model.encoder)
     bare = isinstance(model, (DistilBertModel, BertModel))
     encoder, prefix = (model, "") if bare else (model.encoder, family.prefix)
     table: dict[str, Entry] = {}

@@ -14,6 +14,7 @@ from tfft.models.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassi
 from tfft.models.config import ConfigError, read_json
 from tfft.models.distilbert import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification,
                                     DistilBertForTokenClassification, DistilBertModel)
+from tfft.models.heads import EncoderWithHead, HeadConfig
 from tfft.models.transformer import EncoderOutput
 
 CONFIGS = {"distilbert": DistilBertConfig, "bert": BertConfig}
@@ -63,12 +64,21 @@ def head_from_architectures(config) -> str:
     return "encoder"
 
 
-def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed: int = 0) -> tf.Module:
-    """A freshly initialised model (Hugging Face's init: normal(0, 0.02), zero biases, unit LayerNorm)."""
+def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
+                custom_head: HeadConfig | None = None) -> tf.Module:
+    """A freshly initialised model (Hugging Face's init: normal(0, 0.02), zero biases, unit LayerNorm).
+    `custom_head` puts one of tfft's own classification heads on the bare encoder instead of `head`."""
+    if custom_head is not None:
+        if head != "sequence_classification":
+            raise ConfigError(f"--head={custom_head.kind} is a sequence-classification head; the {head} head "
+                              "has only the Hugging Face layout (--head=hf)")
+        return EncoderWithHead(MODELS[config.model_type]["encoder"], config, custom_head, compute_dtype=compute_dtype,
+                               seed=seed)
     if head not in HEADS:
         raise ValueError(f"head={head!r} is not supported; expected one of {', '.join(HEADS)}")
     return MODELS[config.model_type][head](config, compute_dtype=compute_dtype, seed=seed)
 
 
-__all__ = ["BertConfig", "DistilBertConfig", "ConfigError", "EncoderOutput", "HEADS", "MODELS", "build_model",
+__all__ = ["BertConfig", "DistilBertConfig", "ConfigError", "EncoderOutput", "EncoderWithHead", "HEADS", "HeadConfig",
+           "MODELS", "build_model",
            "config_from_dict", "head_from_architectures", "read_config"]

@@ -13,11 +13,11 @@ import tensorflow as tf
 import tqdm
 
 from tfft import files
-from tfft.checkpoints.formats import read_weights
-from tfft.checkpoints.io import from_pretrained, load_weights, save_pretrained
+from tfft.checkpoints.io import from_pretrained, restore, save_pretrained
 from tfft.config import PRECISIONS, RunConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
+from tfft.models import HeadConfig
 from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
@@ -101,7 +101,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     with strategy.scope():
         model = from_pretrained(config.model, head=task.head, labels=data.labels.names,
                                 compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), seed=config.seed,
-                                ignore_mismatched_sizes=True)
+                                ignore_mismatched_sizes=True,
+                                custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
         trainable = trainable_variables(model, config.freeze)
         schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
                                  warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
@@ -209,7 +210,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                     len(boundaries), boundaries)
 
     # ---------------------------------------------------------------- test evaluation of the best model
-    load_weights(model, read_weights(output_dir / "best"), source=str(output_dir / "best"))
+    restore(model, output_dir / "best")
     result, predictions = evaluate(steps, eval_batches["test"], data.splits["test"], data.labels,
                                    token_level=task.name == "ner")
     summaries.scalars("validation", step, {f"test/{k}": v for k, v in result.items()})
