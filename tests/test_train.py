@@ -111,3 +111,15 @@ def test_custom_head_run_keeps_its_head_in_best(tmp_path, tiny_model):
     assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention_pool"
     assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
     assert (out / "test_metrics.json").is_file()
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path, tiny_model):
+    """With a learning rate of 1e-12 the metric cannot improve after the first evaluation: patience 2 stops at 3."""
+    out = tmp_path / "run"
+    result = train("--task=classification", f"--model={tiny_model}", "--dataset=sample", "--max_steps=15",
+                   "--batch_size=8", "--max_seq_length=64", "--lr=1e-12", "--eval_every=1",
+                   "--early_stopping_patience=2", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sorted({e["step"] for e in events if e["split"] == "validation" and "accuracy" in e}) == [1, 2, 3]
+    assert json.loads((out / "best_metrics.json").read_text())["step"] == 1

@@ -43,6 +43,7 @@ class TrainConfig:
     grad_accum_steps: int = 1
     freeze: str = "none"
     head: str = "hf"
+    layer_lr_decay: float = 1.0
     precision: str = "fp32"
     xla: bool = False
     class_weights: str = "none"
@@ -78,6 +79,7 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "a value in [0, 1)")
         need(self.clip_norm is None or self.clip_norm >= 0, "clip_norm", "0 (off) or more")
         need(self.grad_accum_steps >= 1, "grad_accum_steps", "at least 1")
+        need(0 < self.layer_lr_decay <= 1, "layer_lr_decay", "a factor in (0, 1] (1: off)")
         need(self.head in HEADS, "head", " / ".join(HEADS))
         need(self.head == "hf" or self.task != "ner", "head", "hf for NER (mlp and attention_pool classify texts)")
         need(self.precision in PRECISIONS, "precision", " / ".join(PRECISIONS))

@@ -36,6 +36,8 @@ flags.DEFINE_float("clip_norm", 1.0, "Global gradient-norm clipping (0: off).")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per update: the update of one batch this many times "
                      "larger.")
 flags.DEFINE_string("freeze", "none", "none | embeddings | all (train the head only) | bottom:N.")
+flags.DEFINE_float("layer_lr_decay", 1.0, "Layer-wise learning-rate decay: block n-k learns at lr * decay**k, "
+                   "the embeddings at lr * decay**(n+1), the head at lr (1: off).")
 flags.DEFINE_enum("head", "hf", ["hf", "mlp", "attention_pool"], "Classification head: Hugging Face's layout (fine-"
                   "tuned Hub heads load), an MLP over [CLS], or masked attention pooling over the tokens.")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16", "fp16"], "Matmul precision; variables stay float32; fp16 "
@@ -66,7 +68,7 @@ def train_config(values) -> TrainConfig:
         warmup_steps=values.warmup_steps, schedule=values.schedule, optimizer=values.optimizer,
         weight_decay=values.weight_decay, momentum=values.momentum, nesterov=values.nesterov,
         clip_norm=values.clip_norm or None, grad_accum_steps=values.grad_accum_steps, freeze=values.freeze,
-        head=values.head,
+        head=values.head, layer_lr_decay=values.layer_lr_decay,
         precision=values.precision, xla=values.xla, class_weights=values.class_weights,
         label_smoothing=values.label_smoothing, label_all_subtokens=values.label_all_subtokens,
         eval_every=values.eval_every, checkpoint_every=values.checkpoint_every,

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tests.conftest import padded_batch
 from tfft.models import BertConfig, build_model
 from tfft.optim import AdamW
-from tfft.training.freeze import FreezeError, frozen_block_count, trainable_variables
+from tfft.training.freeze import FreezeError, frozen_block_count, layer_lr_scales, trainable_variables
 from tfft.training.precision import LossScale
 from tfft.training.steps import TrainSteps
 
@@ -103,3 +103,32 @@ def test_traced_once_per_batch_shape():
         _update(steps, [_batch((9, 5, 3, 7), i), _batch((12, 2, 6, 4), i)])  # padded lengths 9 and 12
     steps.predict(_batch((9, 5, 3, 7), 0))
     assert steps.traces == {"gradients": 2, "predict": 1}
+
+
+def test_layer_lr_scales():
+    model = build_model(TINY, "sequence_classification")
+    scales = dict(zip((v.ref() for v in model.trainable_variables),
+                      layer_lr_scales(model, model.trainable_variables, 0.5)))
+    encoder = model.encoder
+    assert {scales[v.ref()] for v in encoder.embeddings.trainable_variables} == {0.5 ** 4}
+    assert [{scales[v.ref()] for v in b.trainable_variables} for b in encoder.blocks] == [{0.5 ** 3}, {0.25}, {0.5}]
+    assert {scales[v.ref()] for v in model.classifier.trainable_variables + encoder.pooler.trainable_variables} == {1}
+
+
+def test_lr_scale_equals_torch_param_groups_with_their_own_lr():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    values = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5, 2)).astype(np.float32)]
+    ours = [tf.Variable(v) for v in values]
+    theirs = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
+    optimizer = AdamW(ours, learning_rate=1e-2, weight_decay=0.1, lr_scale=[1.0, 0.3])
+    reference = torch.optim.AdamW([{"params": [theirs[0]], "lr": 1e-2}, {"params": [theirs[1]], "lr": 3e-3}],
+                                  weight_decay=0.1)
+    for _ in range(4):
+        grads = [rng.normal(size=v.shape).astype(np.float32) for v in values]
+        optimizer.apply([tf.constant(g) for g in grads])
+        for p, g in zip(theirs, grads):
+            p.grad = torch.from_numpy(g)
+        reference.step()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-6)

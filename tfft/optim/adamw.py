@@ -39,7 +39,7 @@ class Optimizer(tf.Module):
     """
 
     def __init__(self, variables: Sequence[tf.Variable], *, learning_rate: LearningRate, weight_decay: float,
-                 decay: Sequence[bool] | None, name: str | None):
+                 decay: Sequence[bool] | None, name: str | None, lr_scale: Sequence[float] | None):
         super().__init__(name=name)
         variables = tuple(variables)
         if not variables:
@@ -55,8 +55,13 @@ class Optimizer(tf.Module):
             raise ValueError(f"learning_rate={learning_rate} must be >= 0")
         if weight_decay < 0:
             raise ValueError(f"weight_decay={weight_decay} must be >= 0")
+        lr_scale = [1.0] * len(variables) if lr_scale is None else [float(x) for x in lr_scale]
+        if len(lr_scale) != len(variables) or min(lr_scale) < 0:
+            raise ValueError(f"lr_scale needs one non-negative factor per variable, got {len(lr_scale)} for "
+                             f"{len(variables)}")
         self.params = variables
         self.decay = tuple(decay)
+        self.lr_scale = tuple(lr_scale)  # per-variable learning-rate factor (torch: one param group per factor)
         self.weight_decay = weight_decay
         self.learning_rate = learning_rate
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -79,8 +84,9 @@ class Optimizer(tf.Module):
         lr = self.learning_rate_now  # read before the increment: the schedule sees this update's 0-based index
         self.step.assign_add(1)
         step = tf.convert_to_tensor(self.step)  # 1-based, torch's state["step"] after its increment
-        for index, (param, grad, decays) in enumerate(zip(self.params, grads, self.decay)):
-            self._update(index, param, grad, lr=lr, weight_decay=self.weight_decay if decays else 0.0, step=step)
+        for index, (param, grad, decays, scale) in enumerate(zip(self.params, grads, self.decay, self.lr_scale)):
+            self._update(index, param, grad, lr=lr * scale, weight_decay=self.weight_decay if decays else 0.0,
+                         step=step)
 
     def _update(self, index: int, param: tf.Variable, grad: tf.Tensor, *, lr: tf.Tensor, weight_decay: float,
                 step: tf.Tensor) -> None:
@@ -129,13 +135,15 @@ class AdamW(Optimizer):
 
     def __init__(self, variables: Sequence[tf.Variable], *, learning_rate: LearningRate, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-                 decay: Sequence[bool] | None = None, bias_correction: bool = True, name: str | None = None):
+                 decay: Sequence[bool] | None = None, bias_correction: bool = True,
+                 lr_scale: Sequence[float] | None = None, name: str | None = None):
         for label, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"{label}={beta} must be in [0, 1)")
         if eps < 0:
             raise ValueError(f"eps={eps} must be >= 0")
-        super().__init__(variables, learning_rate=learning_rate, weight_decay=weight_decay, decay=decay, name=name)
+        super().__init__(variables, learning_rate=learning_rate, weight_decay=weight_decay, decay=decay, name=name,
+                         lr_scale=lr_scale)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.bias_correction = bias_correction
         self.m = self._slots("m")

@@ -34,13 +34,14 @@ class SGD(Optimizer):
 
     def __init__(self, variables: Sequence[tf.Variable], *, learning_rate: LearningRate, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0,
-                 decay: Sequence[bool] | None = None, name: str | None = None):
+                 decay: Sequence[bool] | None = None, lr_scale: Sequence[float] | None = None, name: str | None = None):
         if momentum < 0:
             raise ValueError(f"momentum={momentum} must be >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"nesterov needs momentum > 0 and dampening 0 (as in torch); got momentum={momentum}, "
                              f"dampening={dampening}")
-        super().__init__(variables, learning_rate=learning_rate, weight_decay=weight_decay, decay=decay, name=name)
+        super().__init__(variables, learning_rate=learning_rate, weight_decay=weight_decay, decay=decay, name=name,
+                         lr_scale=lr_scale)
         self.momentum, self.nesterov, self.dampening = momentum, nesterov, dampening
         self.momentum_buffers = self._slots("momentum") if momentum > 0 else ()
 

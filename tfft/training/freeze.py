@@ -1,6 +1,8 @@
-"""Which variables train: `--freeze` none | embeddings | all (the head only) | bottom:N (embeddings and the
+"""Which variables train, and how fast. `--freeze` none | embeddings | all (the head only) | bottom:N (embeddings and the
 first N blocks). Frozen variables are left out of the tape and the optimizer altogether, so no gradient is
-ever computed for them (not computed and then zeroed) and they keep their values exactly."""
+ever computed for them (not computed and then zeroed) and they keep their values exactly. `--layer_lr_decay`
+gives lower blocks smaller learning rates (layer-wise learning-rate decay, Clark et al. 2020 (ELECTRA); Zhang
+et al. 2021, 'Revisiting few-sample BERT fine-tuning')."""
 
 import tensorflow as tf
 
@@ -37,3 +39,14 @@ def trainable_variables(model: tf.Module, spec: str) -> list[tf.Variable]:
     """The model's trainable variables minus those of the frozen modules, in a stable order."""
     frozen = {v.ref() for module in frozen_modules(model, spec) for v in module.trainable_variables}
     return [v for v in model.trainable_variables if v.ref() not in frozen]
+
+
+def layer_lr_scales(model: tf.Module, variables: list[tf.Variable], decay: float) -> list[float]:
+    """Per-variable learning-rate factors: 1 for the head (and BERT's pooler), decay**k for block n-k (the top
+    block is k=1), decay**(n+1) for the embeddings. decay=1 gives all 1."""
+    encoder = getattr(model, "encoder", model)
+    depth = len(encoder.blocks)
+    scale = {v.ref(): decay ** (depth + 1) for v in encoder.embeddings.trainable_variables}
+    for i, block in enumerate(encoder.blocks):
+        scale.update({v.ref(): decay ** (depth - i) for v in block.trainable_variables})
+    return [scale.get(v.ref(), 1.0) for v in variables]

@@ -22,7 +22,7 @@ from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
 from tfft.training.evaluation import evaluate, prediction_records, records_markdown
-from tfft.training.freeze import trainable_variables
+from tfft.training.freeze import layer_lr_scales, trainable_variables
 from tfft.training.losses import balanced_class_weights
 from tfft.training.precision import LossScale
 from tfft.training.steps import TrainSteps
@@ -106,11 +106,12 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         trainable = trainable_variables(model, config.freeze)
         schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
                                  warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
+        lr_scale = layer_lr_scales(model, trainable, config.layer_lr_decay)
         if config.optimizer == "adamw":
-            optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay)
+            optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay, lr_scale=lr_scale)
         else:
             optimizer = SGD(trainable, learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
-                            weight_decay=config.weight_decay)
+                            weight_decay=config.weight_decay, lr_scale=lr_scale)
         loss_scale = LossScale(enabled=config.precision == "fp16")
         progress = Progress()
     class_weights = (tf.constant(balanced_class_weights(data.class_counts()))
