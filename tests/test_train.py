@@ -62,6 +62,7 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     (["--freeze=bottom:7"], "error: --freeze=bottom:7: the model has only 2 transformer blocks"),
     (["--task=translation"], "error: flag --task=translation"),
     (["--task=ner", "--head=mlp"], "error: --head=mlp: expected hf for NER"),
+    (["--task=ner", "--metric_for_best=accuracy"], "error: --metric_for_best=accuracy: expected one of f1, precision"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     out = tmp_path / "run"

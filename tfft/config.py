@@ -11,6 +11,10 @@ SCHEDULES = ("linear", "cosine", "constant")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
 HEADS = ("hf", "mlp", "attention_pool")
+# Validation metrics --metric_for_best may name, per task; the first is the default. 'loss' is minimised.
+_CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
+METRICS = {"classification": _CLASSIFICATION_METRICS, "pair": _CLASSIFICATION_METRICS,
+           "ner": ("f1", "precision", "recall", "f1_macro", "token_accuracy", "loss")}
 
 
 class ConfigFlagError(DataError):
@@ -79,6 +83,9 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "a value in [0, 1)")
         need(self.clip_norm is None or self.clip_norm >= 0, "clip_norm", "0 (off) or more")
         need(self.grad_accum_steps >= 1, "grad_accum_steps", "at least 1")
+        need(self.task in METRICS, "task", " / ".join(METRICS))
+        need(not self.metric_for_best or self.metric_for_best in METRICS.get(self.task, ()), "metric_for_best",
+             f"one of {', '.join(METRICS.get(self.task, ()))} for --task={self.task}")
         need(0 < self.layer_lr_decay <= 1, "layer_lr_decay", "a factor in (0, 1] (1: off)")
         need(self.head in HEADS, "head", " / ".join(HEADS))
         need(self.head == "hf" or self.task != "ner", "head", "hf for NER (mlp and attention_pool classify texts)")

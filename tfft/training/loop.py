@@ -14,7 +14,7 @@ import tqdm
 
 from tfft import files
 from tfft.checkpoints.io import from_pretrained, restore, save_pretrained
-from tfft.config import PRECISIONS, RunConfig
+from tfft.config import METRICS, PRECISIONS, RunConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
 from tfft.models import HeadConfig
@@ -43,10 +43,6 @@ class Progress(tf.Module):
         self.bad_evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
-def default_metric(task_name: str) -> str:
-    return "f1" if task_name == "ner" else "accuracy"
-
-
 def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
@@ -60,10 +56,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
-def _is_better(value: float, best: float, min_delta: float) -> bool:
-    return value > best + min_delta
-
-
 def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False,
                        interrupt: Callable[[int], bool] | None = None) -> dict:
     """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics.
@@ -73,7 +65,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     """
     config = run.train
     task = TASKS[config.task]
-    metric_name = config.metric_for_best or default_metric(task.name)
+    metric_name = config.metric_for_best or METRICS[task.name][0]
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(config.seed)
@@ -142,8 +134,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         summaries.text("validation", step, "predictions", records_markdown(records))
         value = result[metric_name]
         log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
-        if _is_better(value, float(progress.best), config.min_delta):
-            progress.best.assign(value)
+        signed = -value if metric_name == "loss" else value  # progress.best holds the signed value: higher is better
+        if signed > float(progress.best) + config.min_delta:
+            progress.best.assign(signed)
             progress.bad_evaluations.assign(0)
             save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
             files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
@@ -203,7 +196,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
             if evaluated_at != step:
                 stop, evaluated_at = evaluate_and_keep_best(step) or stop, step
     bar.close()
-    if evaluated_at != step and not (output_dir / "best").exists():
+    if evaluated_at != step:  # the last updates were not evaluated yet (an early stop evaluates before it stops)
         evaluate_and_keep_best(step)
     manager.save(checkpoint_number=step)
     if steps.traces["gradients"] > len(boundaries):  # every trace is a compile under XLA (tensorflow#62198)
@@ -220,7 +213,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     files.write_jsonl(output_dir / "test_predictions.jsonl",
                       prediction_records(data.splits["test"], predictions, data.labels))
     log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
-             float(progress.best))
+             abs(float(progress.best)) if metric_name == "loss" else float(progress.best))
     return result
 
 
