@@ -114,7 +114,7 @@ def main(argv):
     result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
     if "interrupted_at" in result:
         print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "
-              f"--flagfile={output_dir / 'flags.txt'} --resume")
+              f"--flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} --resume")
         return
     print(f"test metrics: {result}")
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")

@@ -5,6 +5,7 @@ import logging
 import math
 import pathlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -76,7 +77,6 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     cache_dir = pathlib.Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE_DIR
     encoded = encode_data(data, tokenizer, max_length=config.max_seq_length,
                           label_all_subtokens=config.label_all_subtokens, cache_dir=cache_dir)
-    files.write_json(output_dir / "data_summary.json", data.summary())
     boundaries = bucket_boundaries(config.max_seq_length, config.padding, config.buckets)
     train_batches = Batches(encoded["train"], batch_size=config.batch_size, boundaries=boundaries,
                             pad_token_id=tokenizer.pad_token_id, seed=config.seed, shuffle=True)
@@ -115,15 +115,21 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
              len(model.trainable_variables), config.freeze, f"{sum(int(np.prod(v.shape)) for v in trainable):,}")
 
     # ---------------------------------------------------------------- restore or init
+    # Multi-worker: every worker must save (or the collective save deadlocks), non-chief workers to a scratch
+    # directory; only the chief writes best/, summaries and reports (FIELD-NOTES 'Distribution').
+    chief = getattr(strategy.extended, "should_checkpoint", True)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, loss_scale=loss_scale, progress=progress)
-    manager = tf.train.CheckpointManager(checkpoint, str(output_dir / "checkpoints"),
-                                         max_to_keep=config.keep_checkpoints)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(output_dir / "checkpoints") if chief else tempfile.mkdtemp(prefix="tfft-worker-"),
+        max_to_keep=config.keep_checkpoints)
     if resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log.info("resumed from %s at step %d (epoch %d, batch %d)", manager.latest_checkpoint,
                  int(optimizer.step), int(progress.epoch), int(progress.batch_in_epoch))
-    summaries = Summaries(output_dir)
+    summaries = Summaries(output_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="tfft-worker-")))
     summaries.text("train", 0, "config", "```\n" + run.to_json() + "\n```")
+    if chief:
+        files.write_json(output_dir / "data_summary.json", data.summary())
 
     def evaluate_and_keep_best(step: int) -> bool:
         """Evaluates on validation, saves best/ when it improved; returns True when early stopping says stop."""
@@ -138,8 +144,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         if signed > float(progress.best) + config.min_delta:
             progress.best.assign(signed)
             progress.bad_evaluations.assign(0)
-            save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
-            files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
+            if chief:
+                save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
+                files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
         else:
             progress.bad_evaluations.assign_add(1)
         patience = config.early_stopping_patience
@@ -204,6 +211,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                     len(boundaries), boundaries)
 
     # ---------------------------------------------------------------- test evaluation of the best model
+    if not chief:  # best/ lives with the chief; the test evaluation has no collectives to join
+        summaries.close()
+        return {}
     restore(model, output_dir / "best")
     result, predictions = evaluate(steps, eval_batches["test"], data.splits["test"], data.labels,
                                    token_level=task.name == "ner")
