@@ -15,7 +15,7 @@ import tqdm
 
 from tfft import files
 from tfft.checkpoints.io import from_pretrained, restore, save_pretrained
-from tfft.config import METRICS, PRECISIONS, RunConfig
+from tfft.config import METRICS, PRECISIONS, ConfigFlagError, RunConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
 from tfft.models import HeadConfig
@@ -90,6 +90,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
 
     # ---------------------------------------------------------------- model and optimizer
     strategy = make_strategy(config.distribute)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigFlagError(f"--batch_size={config.batch_size}: expected a multiple of the "
+                              f"{strategy.num_replicas_in_sync} replicas of --distribute={config.distribute}")
     with strategy.scope():
         model = from_pretrained(config.model, head=task.head, labels=data.labels.names,
                                 compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), seed=config.seed,
@@ -159,6 +162,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     bar = tqdm.tqdm(total=total_steps, initial=step, unit="update", disable=not sys.stderr.isatty())
     while not stop:
         epoch, skip = int(progress.epoch), int(progress.batch_in_epoch)
+        # Each bucketed global batch is split evenly over the replicas: they always agree on the shape, and no
+        # replica ever waits on an uneven last batch (tensorflow#37112).
         iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
         exhausted = False
         while not (exhausted or stop):
