@@ -12,8 +12,7 @@ import threading
 from absl import flags, logging
 
 from tfft import cli, files
-from tfft.config import RunConfig, TrainConfig
-from tfft.data import DataError
+from tfft.config import ConfigFlagError, RunConfig, TrainConfig
 from tfft.checkpoints.hub import ModelNotFoundError, resolve
 from tfft.models import read_config
 from tfft.training.freeze import frozen_block_count
@@ -84,11 +83,11 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
         if resume:
             return
         if not overwrite:
-            raise DataError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
+            raise ConfigFlagError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
                             "--overwrite to replace it")
         shutil.rmtree(path)
     elif resume:
-        raise DataError(f"--output_dir={path}: nothing to resume (no previous run there)")
+        raise ConfigFlagError(f"--output_dir={path}: nothing to resume (no previous run there)")
     path.mkdir(parents=True, exist_ok=True)
 
 
