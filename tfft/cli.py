@@ -62,7 +62,8 @@ def define_data_flags() -> None:
 def data_config(values: flags.FlagValues) -> DataConfig:
     return DataConfig(dataset=values.dataset or DEFAULT_DATASETS[values.task], text_column=values.text_column,
                       text_pair_column=values.text_pair_column, label_column=values.label_column,
-                      delimiter=values.delimiter, quoting=values.quoting, header=values.header, tag_scheme=values.tag_scheme,
+                      delimiter=values.delimiter, quoting=values.quoting, header=values.header,
+                      tag_scheme=values.tag_scheme,
                       label_names=values.label_names, val_fraction=values.val_fraction,
                       test_fraction=values.test_fraction, max_train_examples=values.max_train_examples,
                       seed=values.seed, strict=values.strict)

@@ -100,7 +100,8 @@ def tf_name_to_pytorch(weight_name: str) -> tuple[str, bool]:
     if len(parts) > 1:
         parts = parts[1:]
     transpose = parts[-1] == "kernel"
-    parts[-1] = {"kernel": "weight", "embeddings": "weight", "gamma": "weight", "beta": "bias"}.get(parts[-1], parts[-1])
+    renamed = {"kernel": "weight", "embeddings": "weight", "gamma": "weight", "beta": "bias"}
+    parts[-1] = renamed.get(parts[-1], parts[-1])
     return ".".join(parts), transpose
 
 

@@ -53,7 +53,8 @@ def _hub_dir(repo_id: str, revision: str | None) -> pathlib.Path:
                 path = pathlib.Path(huggingface_hub.snapshot_download(
                     repo_id, revision=revision, allow_patterns=_HUB_FILES + weights, local_files_only=local_only))
             except HFValidationError as err:
-                raise ModelNotFoundError(f"{repo_id!r} is neither a local directory nor a valid Hub id ({err})") from err
+                raise ModelNotFoundError(f"{repo_id!r} is neither a local directory nor a valid Hub id "
+                                         f"({err})") from err
             except Exception as err:  # offline, not cached, gated, missing: each is reported below, in one line
                 errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
                 break

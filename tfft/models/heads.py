@@ -52,7 +52,8 @@ class MLPHead(tf.Module):
     def named_variables(self) -> dict[str, tf.Variable]:
         named = {f"layer_{i}.{part}": getattr(layer, part) for i, layer in enumerate(self.layers)
                  for part in ("kernel", "bias")}
-        return {**named, "classifier.kernel": self.classifier.dense.kernel, "classifier.bias": self.classifier.dense.bias}
+        return {**named, "classifier.kernel": self.classifier.dense.kernel,
+                "classifier.bias": self.classifier.dense.bias}
 
 
 class AttentionPoolHead(tf.Module):

@@ -13,7 +13,8 @@ from tfft.tokenization import word_predictions
 from tfft.training.losses import masked_cross_entropy
 
 
-def evaluate(steps, batches: Batches, examples: Examples, labels: LabelSpace, *, token_level: bool) -> tuple[dict, list]:
+def evaluate(steps, batches: Batches, examples: Examples, labels: LabelSpace, *,
+             token_level: bool) -> tuple[dict, list]:
     """(metrics with 'loss', predictions: per example (label id, probabilities) or per-word label ids)."""
     loss_sum = weight_sum = 0.0
     predictions: list = [None] * len(examples)

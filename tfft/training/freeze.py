@@ -1,8 +1,8 @@
-"""Which variables train, and how fast. `--freeze` none | embeddings | all (the head only) | bottom:N (embeddings and the
-first N blocks). Frozen variables are left out of the tape and the optimizer altogether, so no gradient is
-ever computed for them (not computed and then zeroed) and they keep their values exactly. `--layer_lr_decay`
-gives lower blocks smaller learning rates (layer-wise learning-rate decay, Clark et al. 2020 (ELECTRA); Zhang
-et al. 2021, 'Revisiting few-sample BERT fine-tuning')."""
+"""Which variables train, and how fast. `--freeze` none | embeddings | all (the head only) | bottom:N
+(embeddings and the first N blocks). Frozen variables are left out of the tape and the optimizer altogether,
+so no gradient is ever computed for them (not computed and then zeroed) and they keep their values exactly.
+`--layer_lr_decay` gives lower blocks smaller learning rates (layer-wise learning-rate decay, Clark et al.
+2020 (ELECTRA); Zhang et al. 2021, 'Revisiting few-sample BERT fine-tuning')."""
 
 import tensorflow as tf
 

@@ -139,7 +139,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         result, predictions = evaluate(steps, eval_batches["validation"], data.splits["validation"], data.labels,
                                        token_level=task.name == "ner")
         summaries.scalars("validation", step, result)
-        records = prediction_records(data.splits["validation"].select(range(5)), predictions[:5], data.labels)
+        shown = min(5, len(predictions))
+        records = prediction_records(data.splits["validation"].select(range(shown)), predictions[:shown], data.labels)
         summaries.text("validation", step, "predictions", records_markdown(records))
         value = result[metric_name]
         log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])

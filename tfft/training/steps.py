@@ -36,7 +36,7 @@ class TrainSteps:
             self.accumulator = GradientAccumulator(trainable)
         self.traces = {"gradients": 0, "predict": 0}
         self._gradients = tf.function(self._replica_gradients, jit_compile=xla)
-        self._predict = tf.function(self._replica_predict, jit_compile=xla)
+        self.predict = tf.function(self._replica_predict, jit_compile=xla)  # logits of a non-distributed batch
         self.accumulate = tf.function(self._accumulate)
         self.apply = tf.function(self._apply)
 
@@ -82,7 +82,3 @@ class TrainSteps:
         applied = tf.cond(finite, update, lambda: tf.constant(False))
         self.accumulator.reset()
         return applied, norm
-
-    def predict(self, batch) -> tf.Tensor:
-        """Logits for a (non-distributed) batch."""
-        return self._predict(batch)
