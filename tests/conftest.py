@@ -72,3 +72,49 @@ def max_abs_diff(ours, reference, mask: np.ndarray | None = None) -> float:
 
 def tfft_call(model, batch: dict, **kwargs):
     return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"), training=False, **kwargs)
+
+
+TINY_LABELS = {"classification": ("negative", "positive"), "pair": ("entailment", "neutral", "contradiction"),
+               "ner": ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")}
+TINY_MAX_LENGTH = 24  # short, so that ordinary test sentences get truncated
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, minilm_dir) -> dict:
+    """Hand-made training runs (config.json + best/) of tiny random models with the real uncased vocabulary:
+    classification and NER on BERT, the pair task on DistilBERT (no token type ids). The heads are scaled up so
+    that predicted labels are far from ties."""
+    from tfft.checkpoints.io import save_pretrained
+    from tfft.config import RunConfig, TrainConfig
+    from tfft.data import DataConfig
+    from tfft.models import BertConfig, DistilBertConfig, build_model
+    from tfft.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer(minilm_dir)
+    runs = {}
+    for seed, (task, labels) in enumerate(TINY_LABELS.items()):
+        if task == "pair":
+            config = DistilBertConfig(n_layers=2, n_heads=4, dim=32, hidden_dim=37, max_position_embeddings=64,
+                                      id2label=labels)
+        else:
+            config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                                max_position_embeddings=64, id2label=labels)
+        head = "token_classification" if task == "ner" else "sequence_classification"
+        model = build_model(config, head, seed=seed)
+        model.classifier.dense.kernel.assign(model.classifier.dense.kernel * 60.0)
+        run_dir = tmp_path_factory.mktemp(f"run-{task}")
+        save_pretrained(model, run_dir / "best", tokenizer=tokenizer)
+        run = RunConfig(TrainConfig(task=task, model=str(minilm_dir), max_seq_length=TINY_MAX_LENGTH),
+                        DataConfig(dataset="sample"))
+        (run_dir / "config.json").write_text(run.to_json(), encoding="utf-8")
+        runs[task] = run_dir
+    return runs
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tiny_runs, tmp_path_factory) -> dict:
+    """The SavedModel export of each tiny run."""
+    from tfft.serving.module import export_run
+
+    root = tmp_path_factory.mktemp("exports")
+    return {task: export_run(run_dir, root / task) for task, run_dir in tiny_runs.items()}

@@ -12,10 +12,11 @@ from tfft.checkpoints.formats import CheckpointError
 from tfft.checkpoints.hub import ModelNotFoundError
 from tfft.data import DataConfig, DataError
 from tfft.models import ConfigError
+from tfft.serving import ServingError
 from tfft.tasks import TASKS
 
 # Errors caused by the user's input: reported in one line with exit code 2.
-USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError)
+USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, ServingError)
 EXIT_USAGE = 2
 DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003"}
 

@@ -64,6 +64,7 @@ class TrainConfig:
     distribute: str = "default"
     log_every: int = 20
     cache_dir: str | None = None
+    export: bool = False
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):

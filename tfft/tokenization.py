@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import tensorflow as tf
 import transformers
 
 from tfft.checkpoints.hub import resolve
@@ -68,8 +69,11 @@ class Features:
     word_ids: list[np.ndarray] | None = None
     labels: list[np.ndarray] | None = None
     truncated: np.ndarray | None = None  # bool per example: did max_length cut it?
+    word_spans: list[np.ndarray] | None = None  # [words, 2] character start/end of each word of a raw text
 
     def __post_init__(self) -> None:
+        if self.word_spans is not None and len(self.word_spans) != len(self.input_ids):
+            raise ValueError(f"word_spans has {len(self.word_spans)} examples but input_ids has {len(self.input_ids)}")
         for name in ("token_type_ids", "word_ids", "labels"):
             column = getattr(self, name)
             if column is None:
@@ -110,11 +114,15 @@ def encode_texts(
     *,
     max_length: int,
     text_pairs: Sequence[str] | None = None,
+    with_words: bool = False,
 ) -> Features:
     """Encode single texts, or text pairs, for sequence classification.
 
     Each result is at most `max_length` tokens including [CLS]/[SEP]; pairs are truncated
     'longest_first' (the longer segment loses tokens first), exactly as the tokenizer would.
+    `with_words` adds the words the tokenizer splits `texts` into (whitespace and punctuation,
+    after normalization): each token's word in `word_ids` and each word's character span in
+    `word_spans`, for tagging raw text.
     """
     texts = _check_strings("texts", texts)
     if text_pairs is not None:
@@ -122,10 +130,11 @@ def encode_texts(
         if len(text_pairs) != len(texts):
             raise ValueError(f"text_pairs has {len(text_pairs)} items but texts has {len(texts)}")
     segments = [texts] if text_pairs is None else [texts, text_pairs]
-    input_ids, token_type_ids, _, truncated = _encode(
-        tokenizer, segments, max_length=max_length, is_split_into_words=False
+    input_ids, token_type_ids, word_ids, truncated, spans = _encode(
+        tokenizer, segments, max_length=max_length, is_split_into_words=False, with_words=with_words
     )
-    return Features(input_ids=input_ids, token_type_ids=token_type_ids, truncated=truncated)
+    return Features(input_ids=input_ids, token_type_ids=token_type_ids, word_ids=word_ids,
+                    truncated=truncated, word_spans=spans)
 
 
 def encode_words(
@@ -148,8 +157,8 @@ def encode_words(
     words = [_check_strings(f"words[{i}]", example) for i, example in enumerate(words)]
     if labels is not None:
         labels = _check_labels(labels, words)
-    input_ids, token_type_ids, word_ids, truncated = _encode(
-        tokenizer, [words], max_length=max_length, is_split_into_words=True
+    input_ids, token_type_ids, word_ids, truncated, _ = _encode(
+        tokenizer, [words], max_length=max_length, is_split_into_words=True, with_words=True
     )
     token_labels = None if labels is None else _align_labels(word_ids, labels, label_all_subtokens)
     return Features(
@@ -220,7 +229,7 @@ def word_predictions(
     return predictions
 
 
-class _Part(NamedTuple):
+class TemplatePart(NamedTuple):
     """A run of the tokenizer's special-token template: special tokens, or a content segment."""
 
     segment: int | None  # index of the content segment, None for special tokens
@@ -228,11 +237,11 @@ class _Part(NamedTuple):
     type_ids: list[int]  # the special tokens' type ids, or the content segment's single type id
 
 
-def _template(tokenizer: transformers.PreTrainedTokenizerFast, num_segments: int) -> list[_Part]:
+def template(tokenizer: transformers.PreTrainedTokenizerFast, num_segments: int) -> list[TemplatePart]:
     """How the tokenizer wraps 1 or 2 segments in special tokens, read off a probe encoding, so
     that the layout ([CLS] A [SEP] B [SEP] for BERT) comes from the tokenizer, not from here."""
     probe = tokenizer(*[["a"]] * num_segments, add_special_tokens=True, return_token_type_ids=True)
-    parts: list[_Part] = []
+    parts: list[TemplatePart] = []
     for token_id, type_id, segment in zip(
         probe["input_ids"][0], probe["token_type_ids"][0], probe.sequence_ids(0)
     ):
@@ -240,9 +249,9 @@ def _template(tokenizer: transformers.PreTrainedTokenizerFast, num_segments: int
             parts[-1].ids.append(token_id)
             parts[-1].type_ids.append(type_id)
         elif segment is None:
-            parts.append(_Part(None, [token_id], [type_id]))
+            parts.append(TemplatePart(None, [token_id], [type_id]))
         elif not parts or parts[-1].segment != segment:
-            parts.append(_Part(segment, [], [type_id]))
+            parts.append(TemplatePart(segment, [], [type_id]))
     return parts
 
 
@@ -252,37 +261,40 @@ def _encode(
     *,
     max_length: int,
     is_split_into_words: bool,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None, np.ndarray]:
-    """Encode 1 or 2 parallel segment lists; returns input_ids, token_type_ids, word_ids (for words)
-    and whether each example was truncated.
+    with_words: bool,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None, np.ndarray, list[np.ndarray] | None]:
+    """Encode 1 or 2 parallel segment lists; returns input_ids, token_type_ids, word_ids (of the first segment's
+    tokens, `with_words`), whether each example was truncated, and the word spans (raw text `with_words`).
 
     All segments go through one batch call without special tokens or truncation; truncation and
     the special tokens are applied here. Letting the tokenizer truncate pairs is quadratic: it
     builds every combination of the two segments' overflowing pieces (20 pairs of 1000-word texts
     at max_length 128 take seconds and gigabytes).
     """
-    template = _template(tokenizer, len(segments))
-    budget = max_length - sum(len(part.ids) for part in template)
+    parts = template(tokenizer, len(segments))
+    budget = max_length - sum(len(part.ids) for part in parts)
     _check_max_length(tokenizer, max_length, budget, pair=len(segments) == 2)
     count = len(segments[0])
+    spans_wanted = with_words and not is_split_into_words
     if count == 0:
-        return [], [], [] if is_split_into_words else None, np.zeros(0, dtype=bool)
+        return [], [], [] if with_words else None, np.zeros(0, dtype=bool), [] if spans_wanted else None
     encoding = tokenizer(
         [item for segment in segments for item in segment],
         is_split_into_words=is_split_into_words,
         add_special_tokens=False,
         return_token_type_ids=False,
         return_attention_mask=False,
+        return_offsets_mapping=spans_wanted,
         verbose=False,
     )
     content = [encoding["input_ids"][k * count : (k + 1) * count] for k in range(len(segments))]
     content_lengths = np.array([[len(ids) for ids in segment] for segment in content]).T
-    kept = _truncated_lengths(content_lengths, budget)
+    kept = truncated_lengths(content_lengths, budget).numpy()
     truncated = (kept < content_lengths).any(axis=1)
     input_ids, token_type_ids = [], []
     for i in range(count):
         ids, types = [], []
-        for part in template:
+        for part in parts:
             if part.segment is None:
                 ids += part.ids
                 types += part.type_ids
@@ -291,37 +303,52 @@ def _encode(
                 types += part.type_ids * kept[i, part.segment]
         input_ids.append(np.array(ids, dtype=np.int32))
         token_type_ids.append(np.array(types, dtype=np.int32))
-    if not is_split_into_words:
-        return input_ids, token_type_ids, None, truncated
-    start = sum(len(part.ids) for part in itertools.takewhile(lambda p: p.segment is None, template))
+    if not with_words:
+        return input_ids, token_type_ids, None, truncated, None
+    start = sum(len(part.ids) for part in itertools.takewhile(lambda p: p.segment is None, parts))
     word_ids = []
     for i, ids in enumerate(input_ids):
         words = np.full(len(ids), NO_WORD, dtype=np.int32)
         words[start : start + kept[i, 0]] = encoding.word_ids(i)[: kept[i, 0]]
         word_ids.append(words)
-    return input_ids, token_type_ids, word_ids, truncated
+    spans = None
+    if spans_wanted:
+        spans = [_word_spans(encoding.word_ids(i), encoding["offset_mapping"][i]) for i in range(count)]
+    return input_ids, token_type_ids, word_ids, truncated, spans
 
 
-def _truncated_lengths(lengths: np.ndarray, budget: int) -> np.ndarray:
+def _word_spans(word_ids: list[int], offsets: list[tuple[int, int]]) -> np.ndarray:
+    """[words, 2] character start and end of each word, from its tokens' offsets."""
+    spans = np.zeros((max(word_ids, default=-1) + 1, 2), dtype=np.int32)
+    spans[:, 0] = np.iinfo(np.int32).max
+    for word, (begin, end) in zip(word_ids, offsets):
+        spans[word, 0] = min(spans[word, 0], begin)
+        spans[word, 1] = max(spans[word, 1], end)
+    return spans
+
+
+def truncated_lengths(lengths, budget: int) -> tf.Tensor:
     """Content tokens kept per segment ([examples, segments] -> same), as the fast tokenizer's
-    right-side 'longest_first' truncation keeps them.
+    right-side 'longest_first' truncation keeps them. TensorFlow ops, so that the exported graph
+    truncates with this very function.
 
     A single segment keeps its first `budget` tokens. For a pair over budget, the shorter segment
     stays whole if it fits in half the budget and the longer gets the rest; otherwise both get half,
     the odd token going to the longer one (to the second on a tie).
     """
+    lengths = tf.convert_to_tensor(lengths)
     if lengths.shape[1] == 1:
-        return np.minimum(lengths, budget)
+        return tf.minimum(lengths, budget)
     first, second = lengths[:, 0], lengths[:, 1]
     first_is_shorter = first <= second
-    shorter = np.minimum(first, second)
-    keep_shorter = np.where(2 * shorter <= budget, shorter, budget // 2)
+    shorter = tf.minimum(first, second)
+    keep_shorter = tf.where(2 * shorter <= budget, shorter, budget // 2)
     keep_longer = budget - keep_shorter
     fits = first + second <= budget
-    return np.stack(
+    return tf.stack(
         [
-            np.where(fits, first, np.where(first_is_shorter, keep_shorter, keep_longer)),
-            np.where(fits, second, np.where(first_is_shorter, keep_longer, keep_shorter)),
+            tf.where(fits, first, tf.where(first_is_shorter, keep_shorter, keep_longer)),
+            tf.where(fits, second, tf.where(first_is_shorter, keep_longer, keep_shorter)),
         ],
         axis=1,
     )

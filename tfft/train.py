@@ -55,6 +55,8 @@ flags.DEFINE_enum("distribute", "default", ["default", "mirrored", "multi_worker
 flags.DEFINE_integer("log_every", 20, "Log training numbers every N updates.")
 flags.DEFINE_boolean("resume", False, "Continue the run in --output_dir from its latest checkpoint.")
 flags.DEFINE_boolean("overwrite", False, "Replace a previous run in --output_dir.")
+flags.DEFINE_boolean("export", False, "At the end, export the best model to OUTPUT_DIR/export as a SavedModel that "
+                     "serves raw text (as python -m tfft.export).")
 FLAGS = flags.FLAGS
 
 
@@ -74,7 +76,7 @@ def train_config(values) -> TrainConfig:
         keep_checkpoints=values.keep_checkpoints, early_stopping_patience=values.early_stopping_patience,
         min_delta=values.min_delta, metric_for_best=values.metric_for_best, seed=values.seed,
         deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
-        cache_dir=values.cache_dir)
+        cache_dir=values.cache_dir, export=values.export)
 
 
 def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> None:
@@ -117,6 +119,8 @@ def main(argv):
         return
     print(f"test metrics: {result}")
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
+    if FLAGS.export:
+        print(f"SavedModel: {output_dir / 'export'}")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import json
 import logging
 import os
 import pathlib
-import shutil
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tfft import files
 from tfft.checkpoints import formats, hub, names
 from tfft.models import EncoderWithHead, HeadConfig, build_model, head_from_architectures, read_config
 
@@ -174,17 +173,6 @@ def export_weights(model: tf.Module) -> dict[str, np.ndarray]:
             for name, entry in table.items()}
 
 
-def _replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
-    """Moves a finished staging directory into place; an existing target is swapped out, then removed."""
-    old = None
-    if target.exists():
-        old = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.rename(target, old / target.name)
-    os.rename(staging, target)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=None) -> pathlib.Path:
     """Writes config.json, model.safetensors and (if given) the tokenizer files, as transformers would.
 
@@ -193,10 +181,7 @@ def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=Non
     """
     from safetensors.numpy import save_file
 
-    target = pathlib.Path(save_dir).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with files.atomic_dir(save_dir) as staging:
         config = model.config.to_dict()
         hf_model = model.encoder if isinstance(model, EncoderWithHead) else model  # what transformers can load
         config["architectures"] = [type(hf_model).__name__]
@@ -208,8 +193,4 @@ def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=Non
                       str(staging / HEAD_WEIGHTS))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(staging))
-        _replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    return pathlib.Path(save_dir).expanduser().resolve()

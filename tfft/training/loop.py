@@ -20,6 +20,7 @@ from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
 from tfft.models import HeadConfig
 from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
+from tfft.serving.module import export_run
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
 from tfft.training.evaluation import evaluate, prediction_records, records_markdown
@@ -230,6 +231,10 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                       prediction_records(data.splits["test"], predictions, data.labels))
     log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
              abs(float(progress.best)) if metric_name == "loss" else float(progress.best))
+
+    # ---------------------------------------------------------------- export
+    if config.export:  # from best/ in float32, whatever --precision trained in
+        log.info("exported the best model to %s", export_run(output_dir, output_dir / "export", overwrite=True))
     return result
 
 
