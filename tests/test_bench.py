@@ -48,3 +48,21 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     assert lines[-1].startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
     assert sum(line.startswith("error:") for line in lines) == 1 and "Traceback" not in result.stderr
     assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_tokenizer_bench_counts_mismatches_on_every_text():
+    result = bench("--task=pair", "--dataset=sample", "--mode=tokenizer")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["mode"] == "tokenizer" and line["texts"] == 2 * 480  # both texts of every pair of every split
+    assert line["mismatches"] == 0 and set(line["seconds"]) == {"in_graph", "hugging_face"}
+
+
+def test_serve_bench_compares_the_export_with_the_python_path(tiny_runs):
+    result = bench("--mode=serve", f"--run_dir={tiny_runs['ner']}", "--examples=20", "--batch_size=8")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["examples"] == 20 and set(line["examples_per_second"]) == {"saved_model", "python"}
+    assert line["max_probability_difference"] < 1e-5 and line["differing_predictions"] == 0
+    missing = bench("--mode=serve")
+    assert missing.returncode == 2 and "--mode=serve needs --run_dir" in missing.stderr.strip().splitlines()[-1]

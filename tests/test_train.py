@@ -103,15 +103,26 @@ def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision
     assert {e["loss_scale"] for e in train_events} <= ({1.0} if precision == "bf16" else {2.0 ** 15, 2.0 ** 14})
 
 
-def test_custom_head_run_keeps_its_head_in_best(tmp_path, tiny_model):
+def test_custom_head_run_keeps_its_head_in_best_and_exports(tmp_path, tiny_model):
     out = tmp_path / "run"
     result = train("--task=pair", f"--model={tiny_model}", "--dataset=sample", "--max_steps=3", "--batch_size=8",
-                   "--max_seq_length=64", "--head=attention_pool", f"--output_dir={out}",
+                   "--max_seq_length=64", "--head=attention_pool", "--export", f"--output_dir={out}",
                    f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention_pool"
     assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
     assert (out / "test_metrics.json").is_file()
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from tfft.serving.predictors import ModelPredictor
+
+    serve = tf.saved_model.load(str(out / "export")).signatures["serving_default"]
+    served = serve(text=tf.constant(["a man plays"]), text_pair=tf.constant(["someone plays music"]))
+    python = ModelPredictor(out / "best", task="pair", max_length=64).predict(["a man plays"], ["someone plays music"])
+    label = served["label"][0].numpy().decode()
+    assert label == python[0]["label"]
+    assert abs(float(tf.reduce_max(served["probabilities"][0])) - python[0]["probabilities"][label]) < 1e-5
 
 
 def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path, tiny_model):

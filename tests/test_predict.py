@@ -1,0 +1,95 @@
+"""`python -m tfft.predict` end to end on files and arguments, from an export and from a run (the Python path)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def predict(*args):
+    return subprocess.run([sys.executable, "-m", "tfft.predict", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def records(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_path, tiny_runs, tiny_exports):
+    texts = ["Angela Merkel visited Paris .", "", "Zoë Saldaña flew to São Paulo", "word " * 60]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "pred.jsonl"
+    result = predict(f"--model_dir={tiny_exports['ner']}", f"--input_file={tmp_path / 'in.txt'}",
+                     f"--output_file={out}", "--batch_size=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    python = records(predict(f"--model_dir={tiny_runs['ner']}", f"--input_file={tmp_path / 'in.txt'}"))
+    assert [r["text"] for r in served] == [t for t in texts if t.strip()]  # blank lines are skipped
+    for a, b in zip(served, python):
+        assert a["words"] == b["words"] and a["truncated"] == b["truncated"]
+        assert [(e["type"], e["start"], e["end"], e["text"]) for e in a["entities"]] == [
+            (e["type"], e["start"], e["end"], e["text"]) for e in b["entities"]]
+        for entity in a["entities"]:
+            assert a["text"][entity["start"]:entity["end"]] == entity["text"]
+    assert served[-1]["truncated"] and not served[0]["truncated"]
+
+
+def test_arguments_and_jsonl_pairs(tmp_path, tiny_exports):
+    got = records(predict(f"--model_dir={tiny_exports['classification']}", "a fine film", "a dull film"))
+    assert [r["text"] for r in got] == ["a fine film", "a dull film"]
+    assert all(set(r["probabilities"]) == {"negative", "positive"} and r["label"] in r["probabilities"] for r in got)
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in got)
+    lines = [{"text": "a man plays", "text_pair": "someone plays"}, {"text": "x", "text_pair": "y"}]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got = records(predict(f"--model_dir={tiny_exports['pair']}", f"--input_file={tmp_path / 'pairs.jsonl'}"))
+    assert [(r["text"], r["text_pair"]) for r in got] == [(line["text"], line["text_pair"]) for line in lines]
+    tab = records(predict(f"--model_dir={tiny_exports['pair']}", "a man plays\tsomeone plays"))
+    assert tab[0]["probabilities"] == got[0]["probabilities"]
+
+
+def test_the_python_path_works_from_a_runs_best_directory(tiny_runs, tiny_exports):
+    best = records(predict(f"--model_dir={tiny_runs['classification'] / 'best'}", "a fine film"))
+    served = records(predict(f"--model_dir={tiny_exports['classification']}", "a fine film"))
+    assert best[0]["label"] == served[0]["label"]
+    assert all(abs(best[0]["probabilities"][k] - p) < 1e-5 for k, p in served[0]["probabilities"].items())
+
+
+@pytest.mark.parametrize("setup,args,message", [
+    (None, ["--input_file={tmp}/missing.txt"], "error: --input_file={tmp}/missing.txt: no such file"),
+    ("latin", ["--input_file={tmp}/latin.txt"], "error: {tmp}/latin.txt line 2: not UTF-8"),
+    ("badjson", ["--input_file={tmp}/bad.jsonl"], "error: {tmp}/bad.jsonl line 2: expected a JSON object with "
+                                                   "string text"),
+    (None, [], "error: give texts as arguments or --input_file=FILE"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_exports, setup, args, message):
+    (tmp_path / "latin.txt").write_bytes("fine\ncaf\u00e9\n".encode("latin-1"))
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": "no"}\n')
+    out = tmp_path / "out.jsonl"
+    result = predict(f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
+                     *[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_model_dirs_that_are_not_models(tmp_path, tiny_runs):
+    result = predict(f"--model_dir={tmp_path}", "text")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (f"error: {tmp_path} is not a SavedModel export, a tfft run "
+                                                      "directory or a run's best/ model")
+    (tmp_path / "config.json").write_text((tiny_runs["ner"] / "config.json").read_text())
+    result = predict(f"--model_dir={tmp_path}", "text")
+    assert result.returncode == 2 and "has no best model" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_pair_model_needs_tab_separated_pairs(tiny_exports):
+    result = predict(f"--model_dir={tiny_exports['pair']}", "no tab here")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: argument: the pair task needs text<TAB>text_pair"
