@@ -12,8 +12,8 @@ ROOT = pathlib.Path(__file__).parent.parent
 
 
 def bench(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=data", "--model=all-MiniLM-L6-v2", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=data", "--model=all-MiniLM-L6-v2", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_data_bench_reports_shapes_padding_and_cache(tmp_path):
