@@ -118,3 +118,11 @@ def tiny_exports(tiny_runs, tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("exports")
     return {task: export_run(run_dir, root / task) for task, run_dir in tiny_runs.items()}
+
+
+def error_line(result) -> str:
+    """The report of a command that refused bad input: exit code 2, no traceback, one line (the last on stderr,
+    after TensorFlow's own start-up notices)."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]

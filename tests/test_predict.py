@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from conftest import error_line
+
 ROOT = pathlib.Path(__file__).parent.parent
 
 
@@ -72,24 +74,17 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_exports, setu
     out = tmp_path / "out.jsonl"
     result = predict(f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
                      *[a.format(tmp=tmp_path) for a in args])
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert error_line(result).startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
 def test_model_dirs_that_are_not_models(tmp_path, tiny_runs):
-    result = predict(f"--model_dir={tmp_path}", "text")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (f"error: {tmp_path} is not a SavedModel export, a tfft run "
-                                                      "directory or a run's best/ model")
+    assert error_line(predict(f"--model_dir={tmp_path}", "text")) == (
+        f"error: {tmp_path} is not a SavedModel export, a tfft run directory or a run's best/ model")
     (tmp_path / "config.json").write_text((tiny_runs["ner"] / "config.json").read_text())
-    result = predict(f"--model_dir={tmp_path}", "text")
-    assert result.returncode == 2 and "has no best model" in result.stderr.strip().splitlines()[-1]
+    assert "has no best model" in error_line(predict(f"--model_dir={tmp_path}", "text"))
 
 
 def test_a_pair_model_needs_tab_separated_pairs(tiny_exports):
     result = predict(f"--model_dir={tiny_exports['pair']}", "no tab here")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "error: argument: the pair task needs text<TAB>text_pair"
+    assert error_line(result) == "error: argument: the pair task needs text<TAB>text_pair"

@@ -23,7 +23,7 @@ from absl import flags
 from tfft import cli
 from tfft.data import Batches, Data, bucket_boundaries, encode_data, load_data
 from tfft.serving.module import export_run, read_run
-from tfft.serving.predictors import ModelPredictor, SavedModelPredictor
+from tfft.serving.predictors import load_predictor
 from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
@@ -118,9 +118,7 @@ def bench_serve(values) -> dict:
         start = time.perf_counter()
         export_dir = export_run(values.run_dir, pathlib.Path(scratch) / "export")
         export_seconds = time.perf_counter() - start
-        predictors = {"saved_model": SavedModelPredictor(export_dir),
-                      "python": ModelPredictor(pathlib.Path(values.run_dir) / "best", task=run.train.task,
-                                               max_length=run.train.max_seq_length)}
+        predictors = {"saved_model": load_predictor(export_dir), "python": load_predictor(values.run_dir)}
         records, speed = {}, {}
         for name, predictor in predictors.items():
             predictor.predict(texts[:values.batch_size], pairs[:values.batch_size] if pairs else None)

@@ -185,13 +185,19 @@ def read_run(run_dir: str | pathlib.Path) -> RunConfig:
         raise ServingError(f"{path}: not a tfft run config ({err}); was it written by another tfft version?") from err
 
 
+def best_model_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
+    """The run's best/ model directory, or a ServingError when the run never wrote one."""
+    best = pathlib.Path(run_dir) / "best"
+    if not (best / "config.json").is_file():
+        raise ServingError(f"run {run_dir} has no best model ({best} is missing: did the run evaluate at least once?)")
+    return best
+
+
 def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, *,
                overwrite: bool = False) -> pathlib.Path:
     """Exports the best model of a training run, with the run's task and max_seq_length."""
     run = read_run(run_dir)
-    best = pathlib.Path(run_dir) / "best"
-    if not (best / "config.json").is_file():
-        raise ServingError(f"run {run_dir} has no best model ({best} is missing: did the run evaluate at least once?)")
+    best = best_model_dir(run_dir)
     try:
         model = from_pretrained(best)
     except ConfigError as err:

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfft.checkpoints.io import from_pretrained
 from tfft.serving import ServingError
-from tfft.serving.module import read_run
+from tfft.serving.module import best_model_dir, read_run
 from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
 from tfft.tokenization import encode_texts, load_tokenizer, pad_batch, word_predictions
@@ -101,14 +101,12 @@ def load_predictor(path: str | pathlib.Path) -> SavedModelPredictor | ModelPredi
     if (path / "saved_model.pb").is_file():
         return SavedModelPredictor(path)
     if (path / "best").is_dir() or _is_run_config(path / "config.json"):
-        run_dir, model_dir = path, path / "best"
+        run = read_run(path)
+        model_dir = best_model_dir(path)
     elif (path / "config.json").is_file() and _is_run_config(path.parent / "config.json"):
-        run_dir, model_dir = path.parent, path
+        run, model_dir = read_run(path.parent), path
     else:
         raise ServingError(f"{path} is not a SavedModel export, a tfft run directory or a run's best/ model")
-    run = read_run(run_dir)
-    if not (model_dir / "config.json").is_file():
-        raise ServingError(f"run {run_dir} has no best model ({model_dir} is missing: did the run evaluate?)")
     return ModelPredictor(model_dir, task=run.train.task, max_length=run.train.max_seq_length)
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -198,17 +199,12 @@ def _check_no_overlap(tokens: Sequence[str]) -> None:
                                             "tokenization matches them one at a time")
 
 
-class Words(tuple):
+class Words(NamedTuple):
     """The words of a batch of texts: ragged [B, (W)] normalized text, and character start/end offsets."""
 
     text: tf.RaggedTensor
     start: tf.RaggedTensor
     end: tf.RaggedTensor
-
-    def __new__(cls, text, start, end):
-        words = super().__new__(cls, (text, start, end))
-        words.text, words.start, words.end = text, start, end
-        return words
 
 
 class TextEncoder(tf.Module):
