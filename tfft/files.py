@@ -29,6 +29,24 @@ def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """A temporary path beside `path` for a writer that wants a file name (matplotlib's savefig); renamed to
+    `path` when the block finishes without an error, removed otherwise. The suffix is kept, so writers that pick
+    a format from it still do."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     with atomic_open(path) as f:
         f.write(text)
