@@ -46,6 +46,11 @@ def define_data_flags() -> None:
                        "split (stratified).")
     flags.DEFINE_float("test_fraction", 0.1, "Fraction held out when there is no test split (stratified).")
     flags.DEFINE_integer("max_train_examples", None, "Stratified subsample of the training split.")
+    flags.DEFINE_string("train_label_fraction", None, "Keep only this share of a class's training examples, as "
+                        "label:fraction[,label:fraction] (e.g. positive:0.1: an imbalanced training set; validation "
+                        "and test stay natural).")
+    flags.DEFINE_boolean("train_on_validation", False, "Train on train + validation (a refit after model "
+                         "selection; use with --select=last).")
     flags.DEFINE_integer("seed", 0, "Seeds splits, shuffling, initialisation and dropout.")
     flags.DEFINE_boolean("strict", False, "Empty texts are errors instead of skipped rows.")
     flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, special tokens included; longer ones are "
@@ -67,7 +72,8 @@ def data_config(values: flags.FlagValues) -> DataConfig:
                       tag_scheme=values.tag_scheme,
                       label_names=values.label_names, val_fraction=values.val_fraction,
                       test_fraction=values.test_fraction, max_train_examples=values.max_train_examples,
-                      seed=values.seed, strict=values.strict)
+                      seed=values.seed, strict=values.strict, train_label_fraction=values.train_label_fraction,
+                      train_on_validation=values.train_on_validation)
 
 
 def fail(message: str) -> None:

@@ -11,6 +11,8 @@ SCHEDULES = ("linear", "cosine", "constant")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
 HEADS = ("hf", "mlp", "attention_pool")
+INITS = ("pretrained", "random")
+SELECTS = ("best", "last")
 # Validation metrics --metric_for_best may name, per task; the first is the default. 'loss' is minimised.
 _CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
 METRICS = {"classification": _CLASSIFICATION_METRICS, "pair": _CLASSIFICATION_METRICS,
@@ -65,6 +67,9 @@ class TrainConfig:
     log_every: int = 20
     cache_dir: str | None = None
     export: bool = False
+    init: str = "pretrained"
+    select: str = "best"
+    evaluate_test: bool = True
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):
@@ -100,6 +105,10 @@ class TrainConfig:
              "at least 1")
         need(self.distribute in DISTRIBUTE, "distribute", " / ".join(DISTRIBUTE))
         need(self.log_every >= 1, "log_every", "at least 1")
+        need(self.init in INITS, "init", " / ".join(INITS))
+        need(self.select in SELECTS, "select", " / ".join(SELECTS))
+        need(self.select == "best" or self.early_stopping_patience is None, "select",
+             "best with --early_stopping_patience (early stopping keeps the best evaluation)")
 
 
 @dataclasses.dataclass(frozen=True)

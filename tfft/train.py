@@ -57,6 +57,12 @@ flags.DEFINE_boolean("resume", False, "Continue the run in --output_dir from its
 flags.DEFINE_boolean("overwrite", False, "Replace a previous run in --output_dir.")
 flags.DEFINE_boolean("export", False, "At the end, export the best model to OUTPUT_DIR/export as a SavedModel that "
                      "serves raw text (as python -m tfft.export).")
+flags.DEFINE_enum("init", "pretrained", ["pretrained", "random"], "Start from the checkpoint's weights, or from "
+                  "random weights of the same architecture (the 'untrained' baseline).")
+flags.DEFINE_enum("select", "best", ["best", "last"], "What best/ keeps: the weights of the best validation "
+                  "evaluation, or the final weights (a refit on train + validation has no held-out data to pick by).")
+flags.DEFINE_boolean("evaluate_test", True, "Evaluate best/ on the test split at the end (a sweep leaves the test "
+                     "split alone until it has picked its configuration).")
 FLAGS = flags.FLAGS
 
 
@@ -76,7 +82,8 @@ def train_config(values) -> TrainConfig:
         keep_checkpoints=values.keep_checkpoints, early_stopping_patience=values.early_stopping_patience,
         min_delta=values.min_delta, metric_for_best=values.metric_for_best, seed=values.seed,
         deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
-        cache_dir=values.cache_dir, export=values.export)
+        cache_dir=values.cache_dir, export=values.export, init=values.init, select=values.select,
+        evaluate_test=values.evaluate_test)
 
 
 def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> None:

@@ -113,6 +113,26 @@ def _with_labels(config, num_labels: int | None, labels: Sequence[str] | None):
     return config
 
 
+def from_config(name_or_path: str | os.PathLike, head: str | None = None, *, num_labels: int | None = None,
+                labels: Sequence[str] | None = None, compute_dtype: tf.DType = tf.float32, seed: int = 0,
+                revision: str | None = None, custom_head: HeadConfig | None = None) -> tf.Module:
+    """The model a checkpoint describes, with fresh random weights (the checkpoint's tensors are not read).
+
+    The 'untrained' baseline of a study: the same architecture and tokenizer, none of the pretraining.
+    Arguments as `from_pretrained`.
+    """
+    model_dir = hub.resolve(name_or_path, revision)
+    config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
+    saved_head = model_dir / HEAD_CONFIG
+    if custom_head is None and head in (None, "sequence_classification") and saved_head.is_file():
+        custom_head = HeadConfig(**json.loads(saved_head.read_text(encoding="utf-8")))
+        head = "sequence_classification"
+    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed,
+                        custom_head=custom_head)
+    model.source_dir = model_dir
+    return model
+
+
 def from_pretrained(name_or_path: str | os.PathLike, head: str | None = None, *, num_labels: int | None = None,
                     labels: Sequence[str] | None = None, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                     ignore_mismatched_sizes: bool = False, revision: str | None = None,
@@ -125,16 +145,9 @@ def from_pretrained(name_or_path: str | os.PathLike, head: str | None = None, *,
     custom_head: one of tfft's own heads (tfft/models/heads.py) on the encoder, instead of Hugging Face's.
     seed: initialises whatever the checkpoint does not hold (a new head) and seeds dropout.
     """
-    model_dir = hub.resolve(name_or_path, revision)
-    config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
-    saved_head = model_dir / HEAD_CONFIG
-    if custom_head is None and head in (None, "sequence_classification") and saved_head.is_file():
-        custom_head = HeadConfig(**json.loads(saved_head.read_text(encoding="utf-8")))
-        head = "sequence_classification"
-    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed,
-                        custom_head=custom_head)
-    restore(model, model_dir, ignore_mismatched_sizes=ignore_mismatched_sizes)
-    model.source_dir = model_dir
+    model = from_config(name_or_path, head, num_labels=num_labels, labels=labels, compute_dtype=compute_dtype,
+                        seed=seed, revision=revision, custom_head=custom_head)
+    restore(model, model.source_dir, ignore_mismatched_sizes=ignore_mismatched_sizes)
     return model
 
 

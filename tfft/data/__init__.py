@@ -8,6 +8,7 @@
 """
 
 import dataclasses
+import logging
 import pathlib
 
 import numpy as np
@@ -16,7 +17,9 @@ from tfft.data.examples import DataError, Examples, LabelSpace, label_counts
 from tfft.data.features import DEFAULT_CACHE_DIR, Encoded, encode_split
 from tfft.data.pipeline import Batches, Plan, bucket_boundaries, make_plan
 from tfft.data.sources import DataConfig, read_splits
-from tfft.data.splits import check_labels, make_splits, summary
+from tfft.data.splits import check_labels, drop_label_share, make_splits, summary
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -41,8 +44,13 @@ def load_data(config: DataConfig, task) -> Data:
     found, names = read_splits(config, task)
     splits = make_splits(found, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                          seed=config.seed, max_train_examples=config.max_train_examples)
+    splits["train"] = drop_label_share(splits["train"], config.label_fractions(), config.seed)
     labels = task.label_space(splits["train"], given=names)
     check_labels(splits, labels)
+    if config.train_on_validation:
+        log.info("--train_on_validation: training on %d train + %d validation examples", len(splits["train"]),
+                 len(splits["validation"]))
+        splits["train"] = splits["train"].concat(splits["validation"])
     return Data(task, splits, labels)
 
 

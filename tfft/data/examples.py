@@ -33,6 +33,12 @@ class Examples:
         return Examples(labels=pick(self.labels), where=pick(self.where), texts=pick(self.texts),
                         text_pairs=pick(self.text_pairs), words=pick(self.words))
 
+    def concat(self, other: "Examples") -> "Examples":
+        join = lambda a, b: None if a is None else a + b  # noqa: E731
+        return Examples(labels=self.labels + other.labels, where=self.where + other.where,
+                        texts=join(self.texts, other.texts), text_pairs=join(self.text_pairs, other.text_pairs),
+                        words=join(self.words, other.words))
+
     def flat_labels(self) -> list[str]:
         """One label per example, or every tag of every sentence for NER."""
         return [tag for tags in self.labels for tag in tags] if self.words is not None else list(self.labels)

@@ -58,6 +58,8 @@ class DataConfig:
     max_train_examples: int | None = None
     seed: int = 0
     strict: bool = False
+    train_label_fraction: str | None = None  # 'label:fraction,...': keep that share of a class's training examples
+    train_on_validation: bool = False  # train on train + validation (the refit of a study)
 
     def __post_init__(self):
         for name in ("val_fraction", "test_fraction"):
@@ -70,6 +72,22 @@ class DataConfig:
             raise DataError(f"--header={self.header!r}: expected auto, yes or no")
         if self.max_train_examples is not None and self.max_train_examples < 2:
             raise DataError(f"--max_train_examples={self.max_train_examples}: expected at least 2")
+        self.label_fractions()
+
+    def label_fractions(self) -> dict[str, float]:
+        """--train_label_fraction as {label: fraction}, e.g. 'positive:0.1' -> {'positive': 0.1}."""
+        fractions = {}
+        for item in filter(None, (self.train_label_fraction or "").split(",")):
+            label, _, value = item.rpartition(":")
+            try:
+                fraction = float(value)
+            except ValueError:
+                fraction = -1.0
+            if not label or not 0.0 < fraction <= 1.0:
+                raise DataError(f"--train_label_fraction={self.train_label_fraction}: expected label:fraction pairs "
+                                f"with fractions in (0, 1], e.g. positive:0.1 (got {item!r})")
+            fractions[label] = fraction
+        return fractions
 
 
 def split_of(path: pathlib.Path) -> str | None:

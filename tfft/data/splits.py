@@ -60,6 +60,31 @@ def make_splits(found: dict[str, Examples], *, val_fraction: float, test_fractio
     return {name: splits[name] for name in SPLITS}
 
 
+def drop_label_share(train: Examples, fractions: dict[str, float], seed: int) -> Examples:
+    """Keeps a seeded random `fraction` (at least one) of the training examples of each named class, e.g. to make
+    a balanced set imbalanced for a class-weighting study; validation and test keep their natural balance."""
+    if not fractions:
+        return train
+    if train.words is not None:
+        raise DataError("--train_label_fraction: classification and pair tasks only (NER labels are per word)")
+    counts = Counter(train.labels)
+    unknown = sorted(set(fractions) - set(counts))
+    if unknown:
+        raise DataError(f"--train_label_fraction: labels {unknown} do not occur in the training split "
+                        f"(labels: {', '.join(sorted(counts))})")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in sorted(counts):
+        indices = [i for i, y in enumerate(train.labels) if y == label]
+        if label in fractions:
+            size = max(1, round(fractions[label] * len(indices)))
+            indices = rng.choice(indices, size=size, replace=False).tolist()
+            log.info("--train_label_fraction: kept %d of %d training examples labelled %r", size, counts[label],
+                     label)
+        keep += indices
+    return train.select(sorted(keep))
+
+
 def check_labels(splits: dict[str, Examples], labels: LabelSpace) -> None:
     """Every validation/test label must be known from training (the model has no output for it otherwise)."""
     known = set(labels.names)

@@ -2,6 +2,7 @@
 
 Batches come shortest-first with filler rows; `example_index` puts every prediction back in its place, and
 NER predictions are read per word from the first sub-token of each word (words cut by truncation are 'O').
+`score` turns predictions into metrics, so baselines are scored by the same code as fine-tuned models.
 """
 
 import numpy as np
@@ -13,37 +14,52 @@ from tfft.tokenization import word_predictions
 from tfft.training.losses import masked_cross_entropy
 
 
-def evaluate(steps, batches: Batches, examples: Examples, labels: LabelSpace, *,
-             token_level: bool) -> tuple[dict, list]:
-    """(metrics with 'loss', predictions: per example (label id, probabilities) or per-word label ids)."""
+def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) -> tuple[dict, list[np.ndarray]]:
+    """(metrics with 'loss', predictions) of a split; `predict(batch)` gives logits (TrainSteps.predict).
+
+    Predictions are probabilities in example order: [labels] per example, or [words, labels] per sentence for
+    NER, with a NaN row for each word that has no token (cut by truncation).
+    """
     loss_sum = weight_sum = 0.0
+    token_level = examples.words is not None
     predictions: list = [None] * len(examples)
-    outside = labels.names.index("O") if "O" in labels.names else 0  # for words that have no token
     for batch in batches.dataset():
-        logits = steps.predict(batch)
+        logits = predict(batch)
         batch_loss, batch_weight = masked_cross_entropy(logits, batch["labels"])
         loss_sum += float(batch_loss)
         weight_sum += float(batch_weight)
-        probabilities = tf.nn.softmax(logits, axis=-1).numpy()
+        probabilities = tf.nn.softmax(logits, axis=-1).numpy().astype(np.float64)
         rows = batch["example_index"].numpy()
         word_ids = batch["word_ids"].numpy() if token_level else None
         for row, index in enumerate(rows):
             if index < 0:
                 continue
             if token_level:
-                predictions[index] = word_predictions(word_ids[row], probabilities[row].argmax(-1),
-                                                      len(examples.words[index]), fill=outside)
+                predictions[index] = word_predictions(word_ids[row], probabilities[row], len(examples.words[index]),
+                                                      fill=np.nan)
             else:
-                predictions[index] = (int(probabilities[row].argmax()), probabilities[row])
-    if token_level:
-        predicted = [[labels.names[i] for i in ids] for ids in predictions]
-        result = metrics.ner_metrics(metrics.entity_counts(examples.labels, predicted))
-    else:
-        gold = np.asarray(labels.ids(examples.labels))
-        confusion = metrics.confusion_matrix(gold, np.asarray([p[0] for p in predictions]), len(labels))
-        result = metrics.classification_metrics(confusion, labels.names)
+                predictions[index] = probabilities[row]
+    result = score(predictions, examples, labels)
     result["loss"] = loss_sum / max(weight_sum, 1e-9)
     return result, predictions
+
+
+def predicted_ids(prediction: np.ndarray, labels: LabelSpace) -> np.ndarray | int:
+    """The predicted label id of an example, or the tag ids of a sentence (words without a prediction: 'O')."""
+    if prediction.ndim == 1:
+        return int(prediction.argmax())
+    outside = labels.names.index("O") if "O" in labels.names else 0
+    return np.where(np.isnan(prediction).any(-1), outside, np.nan_to_num(prediction, nan=-1.0).argmax(-1))
+
+
+def score(predictions: list[np.ndarray], examples: Examples, labels: LabelSpace) -> dict:
+    """Task metrics of predictions in `evaluate`'s format, whoever made them (a run, a baseline)."""
+    if examples.words is not None:
+        predicted = [[labels.names[i] for i in predicted_ids(p, labels)] for p in predictions]
+        return metrics.ner_metrics(metrics.entity_counts(examples.labels, predicted))
+    gold = np.asarray(labels.ids(examples.labels))
+    predicted = np.asarray([predicted_ids(p, labels) for p in predictions])
+    return metrics.classification_metrics(metrics.confusion_matrix(gold, predicted, len(labels)), labels.names)
 
 
 def prediction_records(examples, predictions, labels) -> list[dict]:
@@ -52,11 +68,11 @@ def prediction_records(examples, predictions, labels) -> list[dict]:
     for i, prediction in enumerate(predictions):
         if examples.words is not None:
             records.append({"words": examples.words[i], "gold": examples.labels[i],
-                            "predicted": [labels.names[t] for t in prediction]})
+                            "predicted": [labels.names[t] for t in predicted_ids(prediction, labels)]})
             continue
-        label_id, probabilities = prediction
-        record = {"text": examples.texts[i], "gold": examples.labels[i], "predicted": labels.names[label_id],
-                  "probabilities": {name: round(float(p), 6) for name, p in zip(labels.names, probabilities)}}
+        record = {"text": examples.texts[i], "gold": examples.labels[i],
+                  "predicted": labels.names[predicted_ids(prediction, labels)],
+                  "probabilities": {name: round(float(p), 6) for name, p in zip(labels.names, prediction)}}
         if examples.text_pairs is not None:
             record["text_pair"] = examples.text_pairs[i]
         records.append(record)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tqdm
 
 from tfft import files
-from tfft.checkpoints.io import from_pretrained, restore, save_pretrained
+from tfft.checkpoints.io import from_config, from_pretrained, restore, save_pretrained
 from tfft.config import METRICS, PRECISIONS, ConfigFlagError, RunConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
@@ -95,10 +95,13 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         raise ConfigFlagError(f"--batch_size={config.batch_size}: expected a multiple of the "
                               f"{strategy.num_replicas_in_sync} replicas of --distribute={config.distribute}")
     with strategy.scope():
-        model = from_pretrained(config.model, head=task.head, labels=data.labels.names,
-                                compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), seed=config.seed,
-                                ignore_mismatched_sizes=True,
-                                custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
+        model_options = dict(head=task.head, labels=data.labels.names, seed=config.seed,
+                             compute_dtype=tf.as_dtype(PRECISIONS[config.precision]),
+                             custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
+        if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
+            model = from_config(config.model, **model_options)
+        else:
+            model = from_pretrained(config.model, ignore_mismatched_sizes=True, **model_options)
         trainable = trainable_variables(model, config.freeze)
         schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
                                  warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
@@ -137,8 +140,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
 
     def evaluate_and_keep_best(step: int) -> bool:
         """Evaluates on validation, saves best/ when it improved; returns True when early stopping says stop."""
-        result, predictions = evaluate(steps, eval_batches["validation"], data.splits["validation"], data.labels,
-                                       token_level=task.name == "ner")
+        result, predictions = evaluate(steps.predict, eval_batches["validation"], data.splits["validation"],
+                                       data.labels)
+        result["epoch"] = step / updates_per_epoch
         summaries.scalars("validation", step, result)
         shown = min(5, len(predictions))
         records = prediction_records(data.splits["validation"].select(range(shown)), predictions[:shown], data.labels)
@@ -146,14 +150,16 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         value = result[metric_name]
         log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
         signed = -value if metric_name == "loss" else value  # progress.best holds the signed value: higher is better
-        if signed > float(progress.best) + config.min_delta:
+        improved = signed > float(progress.best) + config.min_delta
+        if improved:
             progress.best.assign(signed)
             progress.bad_evaluations.assign(0)
-            if chief:
-                save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
-                files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
         else:
             progress.bad_evaluations.assign_add(1)
+        keep = improved if config.select == "best" else step >= total_steps  # --select=last: the final weights
+        if keep and chief:
+            save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
+            files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
         patience = config.early_stopping_patience
         return patience is not None and int(progress.bad_evaluations) >= patience
 
@@ -188,7 +194,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
             if not bool(applied):
                 log.warning("update skipped: non-finite gradients; loss scale now %g", float(loss_scale.current))
             if step % config.log_every == 0 or last:
-                summaries.scalars("train", step, {**window.flush(), "learning_rate": float(schedule(step - 1)),
+                summaries.scalars("train", step, {**window.flush(), "epoch": step / updates_per_epoch,
+                                                  "learning_rate": float(schedule(step - 1)),
                                                   "gradient_norm": float(norm),
                                                   "loss_scale": float(loss_scale.current),
                                                   "skipped_steps": int(loss_scale.skipped)})
@@ -221,16 +228,17 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     if not chief:  # best/ lives with the chief; the test evaluation has no collectives to join
         summaries.close()
         return {}
-    restore(model, output_dir / "best")
-    result, predictions = evaluate(steps, eval_batches["test"], data.splits["test"], data.labels,
-                                   token_level=task.name == "ner")
-    summaries.scalars("validation", step, {f"test/{k}": v for k, v in result.items()})
+    result = {}
+    if config.evaluate_test:  # a sweep leaves the test split alone until it has picked its configuration
+        restore(model, output_dir / "best")
+        result, predictions = evaluate(steps.predict, eval_batches["test"], data.splits["test"], data.labels)
+        summaries.scalars("validation", step, {f"test/{k}": v for k, v in result.items()})
+        files.write_json(output_dir / "test_metrics.json", result)
+        files.write_jsonl(output_dir / "test_predictions.jsonl",
+                          prediction_records(data.splits["test"], predictions, data.labels))
+        log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
+                 abs(float(progress.best)) if metric_name == "loss" else float(progress.best))
     summaries.close()
-    files.write_json(output_dir / "test_metrics.json", result)
-    files.write_jsonl(output_dir / "test_predictions.jsonl",
-                      prediction_records(data.splits["test"], predictions, data.labels))
-    log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
-             abs(float(progress.best)) if metric_name == "loss" else float(progress.best))
 
     # ---------------------------------------------------------------- export
     if config.export:  # from best/ in float32, whatever --precision trained in
