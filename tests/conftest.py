@@ -74,6 +74,20 @@ def tfft_call(model, batch: dict, **kwargs):
     return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"), training=False, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, minilm_dir):
+    """A 2-block, 32-wide BERT with the real uncased vocabulary, so the packaged tokenizer fits it."""
+    from tfft.checkpoints.io import save_pretrained
+    from tfft.models import BertConfig, build_model
+    from tfft.tokenization import load_tokenizer
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=128)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    save_pretrained(build_model(config, "encoder", seed=1), path, tokenizer=load_tokenizer(minilm_dir))
+    return path
+
+
 TINY_LABELS = {"classification": ("negative", "positive"), "pair": ("entailment", "neutral", "contradiction"),
                "ner": ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")}
 TINY_MAX_LENGTH = 24  # short, so that ordinary test sentences get truncated
@@ -126,3 +140,30 @@ def error_line(result) -> str:
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     return result.stderr.strip().splitlines()[-1]
+
+
+def tiny_run_config(model, task: str, **train):
+    """A short run of the tiny model on the embedded sample: 6 updates, evaluated every 3."""
+    from tfft.config import RunConfig, TrainConfig
+    from tfft.data import DataConfig
+
+    options = dict(task=task, model=str(model), max_steps=6, batch_size=8, eval_every=3, max_seq_length=64,
+                   lr=1e-3, log_every=2)
+    options.update(train)
+    return RunConfig(TrainConfig(**options), DataConfig(dataset="sample"))
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, tiny_model) -> dict:
+    """{task: run directory} of a finished 6-update run per task (config.json, best/, metrics, test outputs)."""
+    from tfft.runs import start_run
+    from tfft.training.loop import train_and_evaluate
+
+    runs = {}
+    for task in ("classification", "ner"):
+        run = tiny_run_config(tiny_model, task)
+        out = tmp_path_factory.mktemp(f"trained-{task}")
+        start_run(run, out, flags_text="", overwrite=True)
+        train_and_evaluate(run, out)
+        runs[task] = out
+    return runs

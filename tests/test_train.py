@@ -7,21 +7,7 @@ import sys
 
 import pytest
 
-from tfft.checkpoints.io import save_pretrained
-from tfft.models import BertConfig, build_model
-from tfft.tokenization import load_tokenizer
-
 ROOT = pathlib.Path(__file__).parent.parent
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, minilm_dir):
-    """A 2-block, 32-wide BERT with the real uncased vocabulary, so the packaged tokenizer fits it."""
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=128)
-    path = tmp_path_factory.mktemp("tiny-bert")
-    save_pretrained(build_model(config, "encoder", seed=1), path, tokenizer=load_tokenizer(minilm_dir))
-    return path
 
 
 def train(*args, env=None):

@@ -22,7 +22,8 @@ from absl import flags
 
 from tfft import cli
 from tfft.data import Batches, Data, bucket_boundaries, encode_data, load_data
-from tfft.serving.module import export_run, read_run
+from tfft.runs import read_run
+from tfft.serving.module import export_run
 from tfft.serving.predictors import load_predictor
 from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS

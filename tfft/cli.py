@@ -4,7 +4,9 @@ the rule that bad input ends in one line on stderr and exit code 2 (no traceback
 Only entry points (`python -m tfft.<command>`) call into this module; library code takes config objects.
 """
 
+import signal
 import sys
+import threading
 
 from absl import app, flags
 
@@ -12,11 +14,12 @@ from tfft.checkpoints.formats import CheckpointError
 from tfft.checkpoints.hub import ModelNotFoundError
 from tfft.data import DataConfig, DataError
 from tfft.models import ConfigError
+from tfft.runs import RunError
 from tfft.serving import ServingError
 from tfft.tasks import TASKS
 
 # Errors caused by the user's input: reported in one line with exit code 2.
-USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, ServingError)
+USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, ServingError, RunError)
 EXIT_USAGE = 2
 DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003"}
 
@@ -76,6 +79,14 @@ def data_config(values: flags.FlagValues) -> DataConfig:
                       train_on_validation=values.train_on_validation)
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM / SIGINT: the loop finishes its update, checkpoints and returns (resume later)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
@@ -88,7 +99,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
         fail(str(err))
 
 
-def run(main) -> None:
+def run(main, argv: list[str] | None = None) -> None:
     """absl's app.run, with flag errors and USER_ERRORS reported in one line and exit code 2."""
 
     def guarded(argv):
@@ -97,4 +108,4 @@ def run(main) -> None:
         except USER_ERRORS as err:
             fail(str(err))
 
-    app.run(guarded, flags_parser=_parse_flags)
+    app.run(guarded, argv=argv, flags_parser=_parse_flags)

@@ -5,16 +5,14 @@
 
 import datetime
 import pathlib
-import shutil
-import signal
-import threading
 
 from absl import flags, logging
 
-from tfft import cli, files
-from tfft.config import ConfigFlagError, RunConfig, TrainConfig
+from tfft import cli
+from tfft.config import RunConfig, TrainConfig
 from tfft.checkpoints.hub import ModelNotFoundError, resolve
 from tfft.models import read_config
+from tfft.runs import start_run
 from tfft.training.freeze import frozen_block_count
 from tfft.training.loop import train_and_evaluate
 
@@ -86,39 +84,27 @@ def train_config(values) -> TrainConfig:
         evaluate_test=values.evaluate_test)
 
 
-def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> None:
-    """A fresh directory, the run to resume, or (with --overwrite) a replaced one; never a silent mix."""
-    if path.exists() and any(path.iterdir()):
-        if resume:
-            return
-        if not overwrite:
-            raise ConfigFlagError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
-                            "--overwrite to replace it")
-        shutil.rmtree(path)
-    elif resume:
-        raise ConfigFlagError(f"--output_dir={path}: nothing to resume (no previous run there)")
-    path.mkdir(parents=True, exist_ok=True)
+def check_model(config: TrainConfig) -> None:
+    """The checks that need the model's config, made before any work: it exists (offline: say what works) and
+    --freeze fits its depth."""
+    try:
+        model_dir = resolve(config.model)
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
+                                 f"--flagfile=flags/quickstart_{config.task}.cfg") from err
+    model_config = read_config(model_dir / "config.json")
+    frozen_block_count(config.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.INFO)
     run = RunConfig(train_config(FLAGS), cli.data_config(FLAGS))
-    try:
-        model_dir = resolve(FLAGS.model)
-    except ModelNotFoundError as err:
-        raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
-                                 f"--flagfile=flags/quickstart_{FLAGS.task}.cfg") from err
-    model_config = read_config(model_dir / "config.json")  # checks that fail before any work
-    frozen_block_count(FLAGS.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)
+    check_model(run.train)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = pathlib.Path(FLAGS.output_dir or f"runs/{FLAGS.task}-{stamp}")
-    prepare_output_dir(output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
-    files.write_text(output_dir / "config.json", run.to_json() + "\n")
-    files.write_text(output_dir / "flags.txt", FLAGS.flags_into_string())
-    stop = threading.Event()  # SIGTERM / SIGINT: finish the current update, checkpoint, exit
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    start_run(run, output_dir, flags_text=FLAGS.flags_into_string(), resume=FLAGS.resume, overwrite=FLAGS.overwrite)
+    stop = cli.stop_on_signals()
     result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
     if "interrupted_at" in result:
         print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfft.models import BertConfig
+from tfft.runs import RunError
 from tfft.serving import ServingError
 from tfft.serving.module import ServingModule, export_run, export_saved_model
 from tfft.serving.predictors import ModelPredictor
@@ -222,11 +223,11 @@ def test_a_failed_export_leaves_nothing_behind(minilm_dir, tmp_path):
 
 
 def test_runs_without_a_config_or_a_best_model_are_refused(tiny_runs, tmp_path):
-    with pytest.raises(ServingError, match="is not a tfft run directory: config.json is missing"):
+    with pytest.raises(RunError, match="is not a tfft run directory: config.json is missing"):
         export_run(tmp_path, tmp_path / "export")
     (tmp_path / "config.json").write_text((tiny_runs["ner"] / "config.json").read_text())
-    with pytest.raises(ServingError, match="has no best model"):
+    with pytest.raises(RunError, match="has no best model"):
         export_run(tmp_path, tmp_path / "export")
     (tmp_path / "config.json").write_text('{"train": {"no_such_flag": 1}, "data": {}}')
-    with pytest.raises(ServingError, match="not a tfft run config"):
+    with pytest.raises(RunError, match="not a tfft run config"):
         export_run(tmp_path, tmp_path / "export")

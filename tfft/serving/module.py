@@ -26,6 +26,7 @@ from tfft import files
 from tfft.checkpoints.io import from_pretrained
 from tfft.config import RunConfig
 from tfft.models.config import ConfigError
+from tfft.runs import best_model_dir, read_run
 from tfft.serving import ServingError
 from tfft.serving.text import NO_WORD, TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
@@ -172,25 +173,6 @@ def export_saved_model(model: tf.Module, tokenizer, *, task: str, labels: Sequen
         module = ServingModule(model, encoder, task=task, labels=labels, assets=assets)
         tf.saved_model.save(module, str(staging), signatures=module.signatures())
     return target.resolve()
-
-
-def read_run(run_dir: str | pathlib.Path) -> RunConfig:
-    """The RunConfig of a training run directory, or an ServingError saying what is missing."""
-    path = pathlib.Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ServingError(f"{run_dir} is not a tfft run directory: {path.name} is missing")
-    try:
-        return RunConfig.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, TypeError, KeyError) as err:
-        raise ServingError(f"{path}: not a tfft run config ({err}); was it written by another tfft version?") from err
-
-
-def best_model_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
-    """The run's best/ model directory, or a ServingError when the run never wrote one."""
-    best = pathlib.Path(run_dir) / "best"
-    if not (best / "config.json").is_file():
-        raise ServingError(f"run {run_dir} has no best model ({best} is missing: did the run evaluate at least once?)")
-    return best
 
 
 def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, *,

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfft.checkpoints.io import from_pretrained
 from tfft.serving import ServingError
-from tfft.serving.module import best_model_dir, read_run
+from tfft.runs import best_model_dir, read_run
 from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
 from tfft.tokenization import encode_texts, load_tokenizer, pad_batch, word_predictions

@@ -1,0 +1,129 @@
+"""Grid search: parsing, the combinations, the pick and its tie rule, resuming, the refit, HParams, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import error_line, tiny_run_config
+from tfft.studies import grid
+from tfft.studies.grid import GridError, SweepConfig, parse_grid, rank, run_sweep, trials
+
+
+def test_grid_values_are_typed_like_their_flags_and_keep_their_order():
+    parsed = parse_grid("lr=1e-5,3e-5; batch_size=16,32;optimizer=adamw,sgd;freeze=none,bottom:3,all;"
+                        "max_steps=none,10;xla=true,false")
+    assert list(parsed) == ["lr", "batch_size", "optimizer", "freeze", "max_steps", "xla"]
+    assert parsed["lr"] == [("1e-5", 1e-5), ("3e-5", 3e-5)]
+    assert parsed["batch_size"] == [("16", 16), ("32", 32)]
+    assert parsed["freeze"] == [("none", "none"), ("bottom:3", "bottom:3"), ("all", "all")]  # a str flag
+    assert parsed["max_steps"] == [("none", None), ("10", 10)]
+    assert parsed["xla"] == [("true", True), ("false", False)]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("lr", "'lr': expected name=value"), ("lr=", "'lr=': expected name=value"), ("", "expected at least one"),
+    ("learning_rate=1e-5", "unknown hyperparameter 'learning_rate'"), ("lrr=1e-5", "did you mean lr?"),
+    ("lr=fast", "lr=fast: expected a float"), ("batch_size=16.5", "batch_size=16.5: expected a int"),
+    ("lr=1e-5;lr=2e-5", "lr is given twice"), ("lr=1e-5,1e-5", "repeats a value"),
+    ("output_dir=a,b", "unknown hyperparameter 'output_dir'"),
+])
+def test_bad_grids_are_refused(text, message):
+    with pytest.raises(GridError, match=message.replace("?", r"\?")):
+        parse_grid(text)
+
+
+def test_every_combination_is_a_run_and_every_one_is_checked_first(tiny_model):
+    base = tiny_run_config(tiny_model, "classification")
+    found = trials(base, parse_grid("lr=1e-5,3e-5;optimizer=adamw,sgd;freeze=none,bottom:1"))
+    assert len(found) == 8 and len({t.name for t in found}) == 8
+    assert found[1].name == "lr=1e-5,optimizer=adamw,freeze=bottom-1"
+    assert found[1].run.train.freeze == "bottom:1" and not found[1].run.train.evaluate_test
+    with pytest.raises(GridError, match=r"lr=-1: --lr=-1.0: expected a positive learning rate"):
+        trials(base, parse_grid("lr=1e-5,-1"))
+
+
+def test_the_pick_is_the_best_metric_then_fewer_updates_then_grid_order():
+    rows = [{"name": "a", "metric": 0.8, "step": 30, "order": 0}, {"name": "b", "metric": 0.9, "step": 50, "order": 1},
+            {"name": "c", "metric": 0.9, "step": 20, "order": 2}, {"name": "d", "metric": 0.9, "step": 20, "order": 3},
+            {"name": "e", "metric": None, "step": None, "order": 4}]
+    assert [r["name"] for r in rank([dict(r) for r in rows], lower_is_better=False)] == ["c", "d", "b", "a", "e"]
+    assert [r["name"] for r in rank([dict(r) for r in rows], lower_is_better=True)] == ["a", "c", "d", "b", "e"]
+
+
+def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model, tmp_path, monkeypatch):
+    base = tiny_run_config(tiny_model, "classification", max_steps=4, eval_every=2)
+    config = SweepConfig(base, "lr=1e-3,3e-3;optimizer=adamw,sgd", str(tmp_path / "sweep"), refit=True)
+    calls = []
+    real = grid.train_and_evaluate
+
+    def counting(run, output_dir, **kwargs):
+        calls.append(output_dir.name)
+        return real(run, output_dir, **kwargs)
+
+    monkeypatch.setattr(grid, "train_and_evaluate", counting)
+    interrupted = run_sweep(config, interrupt=lambda step: len(calls) == 2 and step == 2)
+    assert interrupted == {"interrupted": "lr=1e-3,optimizer=sgd"}
+    assert (tmp_path / "sweep" / "sweep.csv").is_file()
+    calls.clear()
+    result = run_sweep(config)
+    assert calls == ["lr=1e-3,optimizer=sgd", "lr=3e-3,optimizer=adamw", "lr=3e-3,optimizer=sgd", "refit"]
+
+    table = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    finished = [r for r in table["runs"] if r["status"] == "finished"]
+    assert len(finished) == 4
+    best = max(r["metric"] for r in finished)
+    assert result["pick"]["metric"] == best
+    tied = [r for r in finished if r["metric"] == best]
+    assert result["pick"]["name"] == min(tied, key=lambda r: (r["step"], r["order"]))["name"]
+    for run in finished:
+        run_dir = tmp_path / "sweep" / "runs" / run["name"]
+        assert not (run_dir / "test_metrics.json").exists()  # grid runs never look at the test split
+        assert json.loads((run_dir / "best_metrics.json").read_text())["accuracy"] == run["metric"]
+    header = (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert header[:6] == ["rank", "name", "lr", "optimizer", "validation_accuracy", "step"]
+
+    refit = json.loads((tmp_path / "sweep" / "refit" / "config.json").read_text())
+    assert refit["data"]["train_on_validation"] and refit["train"]["select"] == "last"
+    assert refit["train"]["epochs"] == pytest.approx(result["pick"]["epoch"])
+    assert refit["train"]["lr"] == result["pick"]["params"]["lr"]
+    refit_best = json.loads((tmp_path / "sweep" / "refit" / "best_metrics.json").read_text())
+    last_step = max(json.loads(line)["step"] for line in
+                    (tmp_path / "sweep" / "refit" / "metrics.jsonl").read_text().splitlines())
+    assert refit_best["step"] == last_step  # --select=last keeps the final weights
+    assert result["test"]["accuracy"] == json.loads(
+        (tmp_path / "sweep" / "refit" / "test_metrics.json").read_text())["accuracy"]
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_events = EventAccumulator(str(tmp_path / "sweep" / "runs" / finished[0]["name"] / "tensorboard"))
+    run_events.Reload()
+    assert "_hparams_/session_start_info" in run_events.Tags()["tensors"]
+    root_events = EventAccumulator(str(tmp_path / "sweep" / "tensorboard"))
+    root_events.Reload()
+    assert "_hparams_/experiment" in root_events.Tags()["tensors"]
+
+    calls.clear()
+    assert run_sweep(config)["pick"] == result["pick"] and calls == []  # all done: nothing runs again
+    with pytest.raises(GridError, match="another grid"):
+        run_sweep(SweepConfig(base, "lr=1e-3", str(tmp_path / "sweep")))
+
+
+@pytest.mark.parametrize("grid_flag,message", [
+    ("lr=1e-5;bogus=1", "error: --grid: unknown hyperparameter 'bogus'; a grid varies training flags"),
+    ("lr:1e-5", "error: --grid: 'lr:1e-5': expected name=value[,value...], settings separated by ';'"),
+])
+def test_sweep_cli_refuses_bad_grids_in_one_line(tiny_model, tmp_path, grid_flag, message):
+    result = subprocess.run([sys.executable, "-m", "tfft.sweep", f"--model={tiny_model}", "--dataset=sample",
+                             f"--output_dir={tmp_path / 's'}", f"--grid={grid_flag}"], capture_output=True, text=True,
+                            timeout=300)
+    assert error_line(result) == message
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_cli_refuses_a_metric_the_task_does_not_produce(tiny_model, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfft.sweep", f"--model={tiny_model}", "--dataset=sample",
+                             f"--output_dir={tmp_path / 's'}", "--grid=lr=1e-5", "--metric_for_best=f1"],
+                            capture_output=True, text=True, timeout=300)
+    assert error_line(result).startswith("error: --metric_for_best=f1: expected one of accuracy")

@@ -1,0 +1,111 @@
+"""The run directory: what `python -m tfft.train` writes, and how every tool after it (evaluate, baseline,
+sweep, report, export, predict) reads it back.
+
+    RUN/config.json          the RunConfig (train + data flags)        RUN/best/               the kept model
+    RUN/flags.txt            the flags, as a --flagfile                RUN/best_metrics.json   its validation metrics
+    RUN/metrics.jsonl        one line per log or evaluation event      RUN/test_metrics.json   its test metrics
+    RUN/data_summary.json    split sizes and label counts              RUN/test_predictions.jsonl
+    RUN/checkpoints/ RUN/tensorboard/ RUN/export/ RUN/eval/<split>/ RUN/baselines/<kind>/ RUN/report.{md,html}
+
+A file that is missing or was written by another tfft version is a RunError naming the file.
+"""
+
+import json
+import pathlib
+import shutil
+
+from tfft import files
+from tfft.config import ConfigFlagError, RunConfig
+
+
+class RunError(ValueError):
+    """A run (or sweep) directory that lacks a file a command needs, or holds one it cannot read."""
+
+
+def read_run(run_dir: str | pathlib.Path) -> RunConfig:
+    """The RunConfig of a training run directory, or a RunError saying what is missing."""
+    path = pathlib.Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a tfft run directory: {path.name} is missing")
+    try:
+        return RunConfig.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError, KeyError) as err:
+        raise RunError(f"{path}: not a tfft run config ({err}); was it written by another tfft version?") from err
+
+
+def best_model_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
+    """The run's best/ model directory, or a RunError when the run never wrote one."""
+    best = pathlib.Path(run_dir) / "best"
+    if not (best / "config.json").is_file():
+        raise RunError(f"run {run_dir} has no best model ({best} is missing: did the run evaluate at least once?)")
+    return best
+
+
+def read_json(path: str | pathlib.Path, what: str) -> dict:
+    """A JSON object the run wrote; `what` says which command writes it, for the error."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise RunError(f"{path} is missing ({what})")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise RunError(f"{path}: not JSON ({err})") from err
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return value
+
+
+def read_metrics_log(run_dir: str | pathlib.Path) -> list[dict]:
+    """The lines of RUN/metrics.jsonl (a line cut by a crash at the end is ignored)."""
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise RunError(f"{path} is missing: {run_dir} is not a finished tfft training run")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number < len(lines):
+                raise RunError(f"{path} line {number}: not JSON") from None
+    return records
+
+
+def validation_metrics(result_dir: str | pathlib.Path) -> dict:
+    """Validation metrics of a training run (best_metrics.json) or of a baseline (validation_metrics.json)."""
+    result_dir = pathlib.Path(result_dir)
+    for name in ("best_metrics.json", "validation_metrics.json"):
+        if (result_dir / name).is_file():
+            return read_json(result_dir / name, "")
+    raise RunError(f"{result_dir} has neither best_metrics.json nor validation_metrics.json: did it finish?")
+
+
+def test_metrics(result_dir: str | pathlib.Path) -> dict | None:
+    """Test metrics of a run or baseline (test_metrics.json, else those of `tfft.evaluate`), None if never tested."""
+    result_dir = pathlib.Path(result_dir)
+    for path in (result_dir / "test_metrics.json", result_dir / "eval" / "test" / "metrics.json"):
+        if path.is_file():
+            return read_json(path, "")
+    return None
+
+
+def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> None:
+    """A fresh directory, the run to resume, or (with --overwrite) a replaced one; never a silent mix."""
+    if path.exists() and any(path.iterdir()):
+        if resume:
+            return
+        if not overwrite:
+            raise ConfigFlagError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
+                                  "--overwrite to replace it")
+        shutil.rmtree(path)
+    elif resume:
+        raise ConfigFlagError(f"--output_dir={path}: nothing to resume (no previous run there)")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def start_run(run: RunConfig, output_dir: pathlib.Path, *, flags_text: str, resume: bool = False,
+              overwrite: bool = False) -> None:
+    """Prepares a run directory and records what the run is: config.json and the flags as a flagfile."""
+    prepare_output_dir(output_dir, resume=resume, overwrite=overwrite)
+    files.write_text(output_dir / "config.json", run.to_json() + "\n")
+    files.write_text(output_dir / "flags.txt", flags_text)

@@ -1,0 +1,1 @@
+"""Studies: evaluation reports, baselines, sweeps, plots and reports built on training runs."""

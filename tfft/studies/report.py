@@ -1,0 +1,264 @@
+"""report.md and a self-contained report.html for a run or a sweep, from the files they wrote (never from
+numbers typed in): the setup, the fine-tuned model against every baseline that was run, training curves,
+per-class scores, the confusion matrix, the most confident mistakes and rendered predictions; for a sweep the
+ranked runs, the sweep plots and the tested pick.
+
+Both documents are built from one list of blocks; the PNGs go to DIR/report_files/ (linked from the Markdown,
+embedded as data URIs in the HTML, so report.html can be mailed alone).
+"""
+
+import base64
+import html
+import json
+import pathlib
+
+from tfft import files
+from tfft.config import METRICS, TrainConfig
+from tfft.runs import RunError, read_json, read_metrics_log, read_run, test_metrics, validation_metrics
+from tfft.studies import plots, render
+from tfft.studies.evaluation import errors_markdown
+
+HEADLINE = {"classification": ("accuracy", "f1_macro", "precision_macro", "recall_macro"),
+            "ner": ("f1", "precision", "recall", "token_accuracy")}
+HEADLINE["pair"] = HEADLINE["classification"]
+SETUP_FLAGS = ("lr", "batch_size", "epochs", "max_steps", "optimizer", "schedule", "warmup_ratio", "weight_decay",
+               "freeze", "head", "max_seq_length", "class_weights", "early_stopping_patience", "metric_for_best",
+               "precision", "xla", "seed", "init", "select")
+MISTAKES_SHOWN = 10
+
+
+class Doc:
+    """Blocks rendered twice: Markdown (images linked) and an HTML body (images embedded)."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root, self.md, self.html = root, [], []
+
+    def heading(self, level: int, text: str) -> None:
+        self.md.append(f"{'#' * level} {text}")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def text(self, text: str) -> None:
+        self.md.append(text)
+        self.html.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, header: list[str], rows: list[list]) -> None:
+        cell = lambda value: _format(value).replace("|", "\\|")  # noqa: E731
+        self.md.append("\n".join([f"| {' | '.join(header)} |", f"|{'---|' * len(header)}",
+                                  *(f"| {' | '.join(cell(v) for v in row)} |" for row in rows)]))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(v))}</td>" for v in row) + "</tr>" for row in rows)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        self.html.append(f'<table class="report"><tr>{head}</tr>{body}</table>')
+
+    def image(self, path: pathlib.Path, caption: str) -> None:
+        relative = path.relative_to(self.root).as_posix()
+        self.md.append(f"![{caption}]({relative})")
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        self.html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def code(self, text: str) -> None:
+        self.md.append(f"```\n{text.rstrip()}\n```")
+        self.html.append(f"<pre>{html.escape(text)}</pre>")
+
+    def raw(self, markdown: str, fragment: str) -> None:
+        """The same content written for each format (e.g. errors.md, and highlighted spans as HTML)."""
+        self.md.append(markdown.rstrip())
+        self.html.append(fragment)
+
+    def write(self, directory: pathlib.Path, title: str) -> tuple[pathlib.Path, pathlib.Path]:
+        md = files.write_text(directory / "report.md", f"# {title}\n\n" + "\n\n".join(self.md) + "\n")
+        css = "table.report { border-collapse: collapse; margin: 0.5em 0; } table.report td, table.report th " \
+              "{ border: 1px solid #ccc; padding: 2px 8px; } img { max-width: 100%; } pre { background: #f6f6f6; }"
+        page = render.page(title, "\n".join(self.html)).replace("</style>", css + "</style>", 1)
+        return md, files.write_text(directory / "report.html", page)
+
+
+def _format(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def write_report(directory: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The report of a run directory or a sweep directory (one with sweep_config.json)."""
+    directory = pathlib.Path(directory)
+    doc = Doc(directory)
+    if (directory / "sweep_config.json").is_file():
+        title = sweep_sections(doc, directory)
+    elif (directory / "config.json").is_file():
+        title = run_sections(doc, directory, level=2)
+    else:
+        raise RunError(f"{directory} is neither a tfft run directory (config.json) nor a sweep (sweep_config.json)")
+    return doc.write(directory, title)
+
+
+# ---------------------------------------------------------------- a run
+
+
+def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines: tuple = ()) -> str:
+    """The sections of one training run; returns a title for it."""
+    run = read_run(run_dir)
+    train, task = run.train, run.train.task
+    summary = read_json(run_dir / "data_summary.json", "written by python -m tfft.train")
+    names = ", ".join(summary["labels"])
+    doc.heading(level, "Setup")
+    sizes = {split: summary["splits"][split]["examples"] for split in ("train", "validation", "test")}
+    defaults = TrainConfig()
+    doc.table(["setting", "value"], [
+        ["model", train.model], ["task", task], ["data", run.data.dataset],
+        ["examples (train / validation / test)", " / ".join(str(sizes[s]) for s in sizes)],
+        ["labels", names if len(names) < 200 else names[:200] + "…"],
+        *([flag, str(getattr(train, flag))] for flag in SETUP_FLAGS
+          if getattr(train, flag) != getattr(defaults, flag) or flag in ("lr", "batch_size", "epochs"))])
+    doc.text(f"All flags: {(run_dir / 'flags.txt').as_posix()} (use it as --flagfile to repeat the run).")
+
+    doc.heading(level, "Results")
+    headline = HEADLINE[task]
+    rows = [_result_row("fine-tuned (this run)", run_dir, headline)]
+    if run.data.train_on_validation:
+        rows[0][1] = "trained on it"  # a refit: validation is part of its training data
+    for baseline in _baselines(run_dir, extra_baselines):
+        kind = read_json(baseline / "baseline.json", "written by python -m tfft.baseline")["kind"]
+        rows.append(_result_row(f"baseline: {kind}", baseline, headline))
+    doc.table(["model", *(f"validation {m}" for m in headline[:1]), *(f"test {m}" for m in headline)], rows)
+    if len(rows) == 1:
+        doc.text(f"No baselines yet: python -m tfft.baseline --run_dir={run_dir.as_posix()} "
+                 "--kind=majority|tfidf_logreg|untrained|frozen_probe")
+    tested = test_metrics(run_dir)
+    if tested is not None:
+        per = tested.get("per_class") or tested.get("per_type") or {}
+        doc.heading(level + 1, "Test scores per " + ("entity type" if task == "ner" else "class"))
+        doc.table(["label", "precision", "recall", "f1", "support"],
+                  [[name, s["precision"], s["recall"], s["f1"], s["support"]] for name, s in per.items()])
+
+    files_dir = run_dir / "report_files"
+    records = read_metrics_log(run_dir)
+    doc.heading(level, "Training curves")
+    doc.image(plots.loss_curves(records, files_dir / "loss.png"), "Training and validation loss")
+    present = [m for m in METRICS[task] if m != "loss" and any(m in r for r in records if r["split"] == "validation")]
+    if present:
+        doc.image(plots.metric_curves(records, present, files_dir / "validation_metrics.png"), "Validation metrics")
+    doc.image(plots.learning_rate_curve(records, files_dir / "learning_rate.png"), "Learning-rate schedule")
+    if tested is not None and "confusion_matrix" in tested:
+        doc.heading(level, "Confusion matrix (test)")
+        doc.image(plots.confusion_heatmap(tested["confusion_matrix"], list(tested["per_class"]),
+                                          files_dir / "confusion.png"), "Confusion matrix, rows gold")
+    _evaluation_sections(doc, run_dir, level)
+    return f"Report: {task} with {pathlib.Path(train.model).name} on {run.data.dataset}"
+
+
+def _result_row(name: str, result_dir: pathlib.Path, headline: tuple) -> list:
+    validation = validation_metrics(result_dir)
+    tested = test_metrics(result_dir) or {}
+    return [name, validation.get(headline[0]), *(tested.get(m) for m in headline)]
+
+
+def _baselines(run_dir: pathlib.Path, extra: tuple) -> list[pathlib.Path]:
+    found = []
+    for root in (run_dir / "baselines", *extra):
+        if root.is_dir():
+            found += sorted(p for p in root.iterdir() if (p / "baseline.json").is_file())
+    return found
+
+
+def _evaluation_sections(doc: Doc, run_dir: pathlib.Path, level: int) -> None:
+    evaluation = run_dir / "eval" / "test"
+    if not (evaluation / "metrics.json").is_file():
+        doc.heading(level, "Mistakes and example predictions")
+        doc.text(f"Not evaluated yet: python -m tfft.evaluate --run_dir={run_dir.as_posix()}")
+        return
+    mistakes = [json.loads(line) for line in
+                (evaluation / "errors.jsonl").read_text(encoding="utf-8").splitlines()][:MISTAKES_SHOWN]
+    doc.heading(level, f"Most confident mistakes (test, top {len(mistakes)})")
+    table = errors_markdown(mistakes)
+    doc.raw(table, f"<pre>{html.escape(table)}</pre>")
+    examples = [json.loads(line) for line in (evaluation / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+    doc.heading(level, "Example predictions (test)")
+    fragment = render.ner_html(examples) if "words" in examples[0] else render.classification_html(examples)
+    png = evaluation / "predictions.png"
+    copy = files.write_bytes(run_dir / "report_files" / "predictions.png", png.read_bytes())
+    doc.raw(f"![Example predictions]({copy.relative_to(doc.root).as_posix()})", fragment)
+
+
+# ---------------------------------------------------------------- a sweep
+
+
+def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
+    identity = read_json(sweep_dir / "sweep_config.json", "written by python -m tfft.sweep")
+    table = read_json(sweep_dir / "sweep.json", "written by python -m tfft.sweep")
+    metric, ranked = table["metric"], table["runs"]
+    grid = dict(table["grid"])
+    doc.heading(level, "Setup")
+    base = identity["base"]["train"]
+    doc.table(["setting", "value"], [["model", base["model"]], ["task", base["task"]],
+                                      ["data", identity["base"]["data"]["dataset"]], ["grid", identity["grid"]],
+                                      ["picked by", f"validation {metric}"],
+                                      ["protocol", "refit on train + validation, then test once" if identity["refit"]
+                                       else "test the picked run once"]])
+    doc.heading(level, "Runs, best first")
+    doc.table(["rank", *grid, f"validation {metric}", "best step", "epoch", "seconds", "status"],
+              [[row["rank"], *(str(row["params"][k]) for k in grid), row["metric"], row["step"], row["epoch"],
+                str(row["seconds"]), row["status"]] for row in ranked])
+    files_dir = sweep_dir / "report_files"
+    finished = [row for row in ranked if row["metric"] is not None]
+    if "lr" in grid and len(grid["lr"]) > 1 and finished:
+        doc.image(plots.sweep_lr_plot(finished, metric, files_dir / "sweep_lr.png"), f"Validation {metric} vs lr")
+    categorical = [k for k, values in grid.items() if len(values) > 1 and not _numeric(values)][:2]
+    if categorical and finished:
+        doc.image(plots.sweep_bar_chart(finished, metric, categorical, files_dir / "sweep_bars.png"),
+                  f"Best validation {metric} by {' and '.join(categorical)}")
+    if not (sweep_dir / "result.json").is_file():
+        doc.text("The sweep has not finished: run the same python -m tfft.sweep command again to resume it.")
+        return f"Sweep report: {base['task']} with {pathlib.Path(base['model']).name} (unfinished)"
+    result = read_json(sweep_dir / "result.json", "written by python -m tfft.sweep")
+    pick, protocol = result["pick"], result["protocol"]
+    doc.heading(level, "Result")
+    headline = HEADLINE[base["task"]]
+    doc.table(["pick", f"validation {metric}", *(f"test {m}" for m in headline), "tested"],
+              [[pick["name"], pick["metric"], *(result["test"].get(m) for m in headline),
+                protocol["kind"] + (f" ({protocol['epochs']:.2f} epochs on {protocol['data']})"
+                                    if protocol["kind"] == "refit" else "")]])
+    doc.heading(level, "The tested model: " + protocol["kind"])
+    run_sections(doc, pathlib.Path(protocol["run_dir"]), level=level + 1, extra_baselines=(sweep_dir / "baselines",))
+    return f"Sweep report: {base['task']} with {pathlib.Path(base['model']).name} on " \
+           f"{identity['base']['data']['dataset']}"
+
+
+def _numeric(values: list[str]) -> bool:
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return False
+    return True
+
+
+
+# ---------------------------------------------------------------- a study of several sweeps
+
+
+def write_comparison(directory: str | pathlib.Path, title: str, sweeps: dict[str, pathlib.Path],
+                     note: str = "") -> tuple[pathlib.Path, pathlib.Path]:
+    """A study's report: one table of the tested pick of each sweep (validation and test headline metrics), then
+    each sweep's own sections. `sweeps` maps a name (e.g. 'class weights: balanced') to a sweep directory."""
+    directory = pathlib.Path(directory)
+    doc = Doc(directory)
+    if note:
+        doc.text(note)
+    doc.heading(2, "Comparison")
+    rows, headline = [], None
+    for name, sweep_dir in sweeps.items():
+        result = read_json(sweep_dir / "result.json", "written by python -m tfft.sweep")
+        task = read_json(sweep_dir / "sweep_config.json", "written by python -m tfft.sweep")["base"]["train"]["task"]
+        headline = HEADLINE[task]
+        pick = result["pick"]
+        rows.append([name, pick["name"], *(pick["validation"].get(m) for m in headline),
+                     *(result["test"].get(m) for m in headline), result["protocol"]["kind"]])
+    doc.table(["study arm", "pick", *(f"validation {m}" for m in headline), *(f"test {m}" for m in headline),
+               "tested"], rows)
+    for name, sweep_dir in sweeps.items():
+        doc.heading(2, f"Sweep: {name}")
+        sweep_sections(doc, sweep_dir, level=3)  # its images live under `directory` too
+    return doc.write(directory, title)
+
