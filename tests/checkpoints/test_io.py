@@ -196,3 +196,17 @@ def test_input_longer_than_position_table():
     model = build_model(TINY["bert"], "encoder")
     with pytest.raises(ValueError, match="sequence length 65 exceeds the model's max_position_embeddings=64"):
         model(tf.ones([1, 65], tf.int32), tf.ones([1, 65], tf.int32), training=False)
+
+
+def test_from_config_is_the_same_architecture_without_the_weights(minilm_dir):
+    import numpy as np
+
+    from tfft.checkpoints.io import from_config, from_pretrained
+
+    fresh = from_config(minilm_dir, "sequence_classification", labels=["a", "b"], seed=3)
+    loaded = from_pretrained(minilm_dir, "sequence_classification", labels=["a", "b"], seed=3)
+    assert [v.shape for v in fresh.trainable_variables] == [v.shape for v in loaded.trainable_variables]
+    matrices = [(f, w) for f, w in zip(fresh.encoder.trainable_variables, loaded.encoder.trainable_variables)
+                if f.shape.rank == 2]  # embeddings and kernels (LayerNorm and biases start at 1 and 0 either way)
+    assert len(matrices) > 30
+    assert not any(np.allclose(f.numpy(), w.numpy()) for f, w in matrices)

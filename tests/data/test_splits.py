@@ -71,3 +71,38 @@ def test_integer_labels_sort_numerically_and_summary_counts():
     space = TASKS["classification"].label_space(_examples(["10", "2", "1", "2"]))
     assert space.names == ("1", "2", "10")
     assert summary({"train": _examples(["x", "y", "x"])}) == {"train": {"examples": 3, "labels": {"x": 2, "y": 1}}}
+
+
+def test_train_label_fraction_drops_only_the_named_class_from_train():
+    from tfft.data import DataConfig, load_data
+
+    full = load_data(DataConfig(dataset="sample"), TASKS["classification"])
+    cut = load_data(DataConfig(dataset="sample", train_label_fraction="positive:0.1"), TASKS["classification"])
+    before, after = Counter(full.splits["train"].labels), Counter(cut.splits["train"].labels)
+    assert after["negative"] == before["negative"] and after["positive"] == round(0.1 * before["positive"])
+    kept = {t for t, y in zip(cut.splits["train"].texts, cut.splits["train"].labels) if y == "positive"}
+    assert kept <= {t for t, y in zip(full.splits["train"].texts, full.splits["train"].labels) if y == "positive"}
+    for split in ("validation", "test"):
+        assert cut.splits[split].texts == full.splits[split].texts
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("positive", "expected label:fraction pairs"), ("positive:0", "expected label:fraction pairs"),
+    ("positive:1.5", "expected label:fraction pairs"), ("neutral:0.5", r"labels \['neutral'\] do not occur"),
+])
+def test_bad_train_label_fractions_are_named(spec, message):
+    from tfft.data import DataConfig, load_data
+
+    with pytest.raises(DataError, match=f"--train_label_fraction.*{message}"):
+        load_data(DataConfig(dataset="sample", train_label_fraction=spec), TASKS["classification"])
+
+
+def test_train_on_validation_trains_on_both_and_keeps_the_label_space():
+    from tfft.data import DataConfig, load_data
+
+    for task in ("classification", "ner"):
+        full = load_data(DataConfig(dataset="sample"), TASKS[task])
+        both = load_data(DataConfig(dataset="sample", train_on_validation=True), TASKS[task])
+        assert both.labels == full.labels
+        assert both.splits["train"].labels == full.splits["train"].labels + full.splits["validation"].labels
+        assert both.splits["test"].labels == full.splits["test"].labels
