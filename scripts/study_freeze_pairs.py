@@ -8,7 +8,7 @@ F1, precision and recall of every run and tests each stage's pick once.
 
 from absl import flags
 
-import studylib
+import studylib  # first: it puts the checkout on sys.path
 from tfft.studies.report import write_comparison
 
 flags.DEFINE_string("freezes", "all,bottom:3,none", "Freeze settings of the first stage.")

@@ -11,7 +11,7 @@ The imbalance is made, not found: SST-2 with 90% of the positive training senten
 
 from absl import flags
 
-import studylib
+import studylib  # first: it puts the checkout on sys.path
 from tfft.studies.report import write_comparison
 
 flags.DEFINE_string("lrs", "1e-4,1e-3,1e-2", "Learning rates for the head.")

@@ -8,7 +8,7 @@ with loss curves, the most confident mistakes and example predictions in the rep
 
 from absl import flags
 
-import studylib
+import studylib  # first: it puts the checkout on sys.path
 from tfft.studies.report import write_report
 
 flags.DEFINE_string("lrs", "2e-5,5e-5,1e-4", "Learning rates to compare.")

@@ -7,7 +7,7 @@ the most confident mistakes and predictions with the entity spans highlighted.
 
 from absl import flags
 
-import studylib
+import studylib  # first: it puts the checkout on sys.path
 from tfft.studies.report import write_report
 
 flags.DEFINE_list("baselines", ["majority", "tfidf_logreg", "frozen_probe"], "Baselines to run.")

@@ -12,13 +12,14 @@ import sys
 
 from absl import flags
 
-from tfft import cli
-from tfft.config import RunConfig
-from tfft.studies.baselines import run_baseline
-from tfft.studies.grid import SweepConfig, parse_grid, run_sweep, trials
-from tfft.train import check_model, train_config  # defines every training flag
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the scripts run from a checkout: `python scripts/study_ner.py`
+
+from tfft import cli  # noqa: E402
+from tfft.config import RunConfig  # noqa: E402
+from tfft.studies.baselines import run_baseline  # noqa: E402
+from tfft.studies.grid import SweepConfig, parse_grid, run_sweep, trials  # noqa: E402
+from tfft.train import check_model, train_config  # noqa: E402  (defines every training flag)
 flags.DEFINE_boolean("smoke", False, "Run on the embedded sample with a few steps (the tests use it).")
 FLAGS = flags.FLAGS
 log = logging.getLogger("study")
