@@ -155,3 +155,16 @@ def test_confusion_heatmap(tmp_path, names):
 def test_confusion_heatmap_refuses_a_mismatched_matrix(tmp_path):
     with pytest.raises(ValueError, match="2 x 2"):
         plots.confusion_heatmap([[1, 2, 3], [4, 5, 6]], ["a", "b"], tmp_path / "cm.png")
+
+
+def test_the_test_line_at_the_last_step_keeps_that_steps_validation_metrics():
+    records = RECORDS + [{"split": "validation", "step": 4, "test/accuracy": 0.6, "test/loss": 0.9}]
+    assert plots.latest(records, "validation")[-1] == plots.latest(RECORDS, "validation")[-1]
+
+
+def test_runs_loss_curves(tmp_path):
+    shifted = [{**r, "loss": r["loss"] * 2} if "loss" in r else r for r in RECORDS]
+    assert_png(plots.runs_loss_curves({"lr=1e-5": RECORDS, "lr=1e-4": shifted}, tmp_path / "runs.png"),
+               plots.LOSS_FIGSIZE)
+    with pytest.raises(ValueError, match="no runs"):
+        plots.runs_loss_curves({}, tmp_path / "none.png")

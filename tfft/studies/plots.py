@@ -104,6 +104,23 @@ def loss_curves(records: Sequence[Mapping], path: str | os.PathLike) -> pathlib.
     return save(figure, path)
 
 
+def runs_loss_curves(runs: Mapping[str, Sequence[Mapping]], path: str | os.PathLike) -> pathlib.Path:
+    """Training (left) and validation (right) loss per update step of several runs (a sweep's), one line per run
+    in the same colour on both sides, LOSS_FIGSIZE: where each setting diverges, overfits or stops early."""
+    if not runs:
+        raise ValueError("no runs to plot")
+    figure = new_figure(*LOSS_FIGSIZE)
+    train_axes, validation_axes = figure.subplots(1, 2, sharey=True)
+    for name, records in runs.items():
+        (line,) = train_axes.plot(*_points(latest(records, "train"), "loss"), linewidth=1, label=name)
+        validation_axes.plot(*_points(latest(records, "validation"), "loss"), "o-", color=line.get_color(),
+                             markersize=3, label=name)
+    train_axes.set(title="Training loss", xlabel="update step", ylabel="loss")
+    validation_axes.set(title="Validation loss", xlabel="update step")
+    validation_axes.legend(fontsize="small")
+    return save(figure, path)
+
+
 def _per_epoch_axes(axes, train: Mapping[int, float], validation: Mapping[int, float]) -> None:
     axes.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
     if not train and not validation:

@@ -54,11 +54,12 @@ mark.entity.wrong { outline: 2px dashed #d62728; }
 """
 
 
-def page(title: str, body_html: str) -> str:
-    """A complete HTML document around a fragment: UTF-8, inline CSS, nothing fetched, so it opens offline."""
+def page(title: str, body_html: str, css: str = "") -> str:
+    """A complete HTML document around a fragment: UTF-8, inline CSS (CSS plus `css`), nothing fetched, so it
+    opens offline."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}{css}</style>\n</head>\n<body>\n"
             f"<h1>{html.escape(title)}</h1>\n{body_html}\n</body>\n</html>\n")
 
 

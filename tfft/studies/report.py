@@ -25,6 +25,12 @@ SETUP_FLAGS = ("lr", "batch_size", "epochs", "max_steps", "optimizer", "schedule
                "freeze", "head", "max_seq_length", "class_weights", "early_stopping_patience", "metric_for_best",
                "precision", "xla", "seed", "init", "select")
 MISTAKES_SHOWN = 10
+CSS = """
+table.report { border-collapse: collapse; margin: 0.5em 0; }
+table.report td, table.report th { border: 1px solid #ccc; padding: 2px 8px; }
+img { max-width: 100%; }
+pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
+"""
 
 
 class Doc:
@@ -67,10 +73,7 @@ class Doc:
 
     def write(self, directory: pathlib.Path, title: str) -> tuple[pathlib.Path, pathlib.Path]:
         md = files.write_text(directory / "report.md", f"# {title}\n\n" + "\n\n".join(self.md) + "\n")
-        css = "table.report { border-collapse: collapse; margin: 0.5em 0; } table.report td, table.report th " \
-              "{ border: 1px solid #ccc; padding: 2px 8px; } img { max-width: 100%; } pre { background: #f6f6f6; }"
-        page = render.page(title, "\n".join(self.html)).replace("</style>", css + "</style>", 1)
-        return md, files.write_text(directory / "report.html", page)
+        return md, files.write_text(directory / "report.html", render.page(title, "\n".join(self.html), CSS))
 
 
 def _format(value) -> str:
@@ -205,6 +208,10 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
     finished = [row for row in ranked if row["metric"] is not None]
     if "lr" in grid and len(grid["lr"]) > 1 and finished:
         doc.image(plots.sweep_lr_plot(finished, metric, files_dir / "sweep_lr.png"), f"Validation {metric} vs lr")
+    started = {row["name"]: read_metrics_log(sweep_dir / "runs" / row["name"]) for row in ranked
+               if (sweep_dir / "runs" / row["name"] / "metrics.jsonl").is_file()}
+    if started:
+        doc.image(plots.runs_loss_curves(started, files_dir / "sweep_losses.png"), "Loss of every run")
     categorical = [k for k, values in grid.items() if len(values) > 1 and not _numeric(values)][:2]
     if categorical and finished:
         doc.image(plots.sweep_bar_chart(finished, metric, categorical, files_dir / "sweep_bars.png"),
