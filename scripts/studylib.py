@@ -57,7 +57,8 @@ def sweep(sweep_dir: pathlib.Path, base: RunConfig, grid: str, *, refit: bool = 
     """A sweep (resumed if it was started before); its result.json content."""
     for trial in trials(base, parse_grid(grid)):
         check_model(trial.run.train)
-    result = run_sweep(SweepConfig(base, grid, str(sweep_dir), refit=refit))
+    stop = cli.stop_on_signals()  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
+    result = run_sweep(SweepConfig(base, grid, str(sweep_dir), refit=refit), interrupt=lambda step: stop.is_set())
     if "interrupted" in result:
         cli.fail(f"interrupted in {result['interrupted']}: run the same command again to resume the study")
     return result

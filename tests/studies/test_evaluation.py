@@ -105,3 +105,16 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 2
     assert error_line(result) == f"error: {tmp_path} is not a tfft run directory: config.json is missing"
+
+
+def test_another_data_set_for_the_same_task(trained_runs, tmp_path):
+    import pathlib
+
+    import tfft
+
+    sample = pathlib.Path(tfft.__file__).parent / "data" / "sample" / "classification"
+    run_dir = trained_runs["classification"]
+    own, _ = evaluate_run(EvalConfig(run_dir=str(run_dir), output_dir=str(tmp_path / "own")))
+    other, out = evaluate_run(EvalConfig(run_dir=str(run_dir), data=str(sample), output_dir=str(tmp_path / "other")))
+    assert other["accuracy"] == own["accuracy"] and out == tmp_path / "other"
+    assert json.loads((out / "metrics.json").read_text())["source"]["dataset"] == str(sample)
