@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))  # the scripts run from a checkout: `python script
 from tfft import cli  # noqa: E402
 from tfft.config import RunConfig  # noqa: E402
 from tfft.studies.baselines import run_baseline  # noqa: E402
-from tfft.studies.grid import SweepConfig, parse_grid, run_sweep, trials  # noqa: E402
-from tfft.train import check_model, train_config  # noqa: E402  (defines every training flag)
+from tfft.studies.grid import SweepConfig, run_sweep  # noqa: E402
+from tfft.train import train_config  # noqa: E402  (defines every training flag)
 flags.DEFINE_boolean("smoke", False, "Run on the embedded sample with a few steps (the tests use it).")
 FLAGS = flags.FLAGS
 log = logging.getLogger("study")
@@ -29,6 +29,8 @@ def launch(study, *, preset: list[str], smoke: list[str]) -> None:
     """Runs `study(output_dir)` with the preset flags (flagfiles relative to the repository) before the user's."""
     args = sys.argv[1:]
     chosen = smoke if any(a in ("--smoke", "--smoke=true") for a in args) else preset
+    if any(a.startswith("--flagfile=") for a in args):  # the user's data set replaces the preset's (all of it)
+        chosen = [a for a in chosen if not a.startswith("--flagfile=")]
     chosen = [f"--flagfile={ROOT / a[len('--flagfile='):]}" if a.startswith("--flagfile=") else a for a in chosen]
     name = pathlib.Path(sys.argv[0]).stem
 
@@ -47,18 +49,16 @@ def base_run(**overrides) -> RunConfig:
     """The run the flags describe, with `overrides` (training or data flag names) applied."""
     train = dataclasses.replace(train_config(FLAGS), output_dir="")
     data = cli.data_config(FLAGS)
-    train_fields = {f.name for f in dataclasses.fields(train)}
+    train_fields, data_fields = ({f.name for f in dataclasses.fields(c)} for c in (train, data))
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if k in train_fields})
-    data = dataclasses.replace(data, **{k: v for k, v in overrides.items() if k not in train_fields})
+    data = dataclasses.replace(data, **{k: v for k, v in overrides.items() if k in data_fields})
     return RunConfig(train, data)
 
 
 def sweep(sweep_dir: pathlib.Path, base: RunConfig, grid: str, *, refit: bool = False) -> dict:
     """A sweep (resumed if it was started before); its result.json content."""
-    for trial in trials(base, parse_grid(grid)):
-        check_model(trial.run.train)
-    stop = cli.stop_on_signals()  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
-    result = run_sweep(SweepConfig(base, grid, str(sweep_dir), refit=refit), interrupt=lambda step: stop.is_set())
+    with cli.stop_on_signals() as stop:  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
+        result = run_sweep(SweepConfig(base, grid, str(sweep_dir), refit=refit), interrupt=lambda step: stop.is_set())
     if "interrupted" in result:
         cli.fail(f"interrupted in {result['interrupted']}: run the same command again to resume the study")
     return result

@@ -163,7 +163,7 @@ def trained_runs(tmp_path_factory, tiny_model) -> dict:
     for task in ("classification", "ner"):
         run = tiny_run_config(tiny_model, task)
         out = tmp_path_factory.mktemp(f"trained-{task}")
-        start_run(run, out, flags_text="", overwrite=True)
+        start_run(run, out, overwrite=True)
         train_and_evaluate(run, out)
         runs[task] = out
     return runs

@@ -121,3 +121,23 @@ def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path,
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted({e["step"] for e in events if e["split"] == "validation" and "accuracy" in e}) == [1, 2, 3]
     assert json.loads((out / "best_metrics.json").read_text())["step"] == 1
+
+
+def test_flags_txt_repeats_the_run(tmp_path):
+    import dataclasses
+
+    from tfft.config import ConfigFlagError, RunConfig, TrainConfig
+    from tfft.data import DataConfig
+
+    run = RunConfig(TrainConfig(task="ner", model="m", lr=3e-5, clip_norm=None, max_steps=7, xla=True, seed=4),
+                    DataConfig(dataset="d", label_names="a,b", train_label_fraction=None, seed=4))
+    (tmp_path / "flags.txt").write_text(run.to_flags())
+    script = ("import sys; from absl import flags; import tfft.train as t; from tfft import cli; "
+              "from tfft.config import RunConfig; flags.FLAGS(sys.argv); "
+              "print(RunConfig(t.train_config(flags.FLAGS), cli.data_config(flags.FLAGS)).to_json())")
+    result = subprocess.run([sys.executable, "-c", script, f"--flagfile={tmp_path / 'flags.txt'}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert RunConfig.from_json(result.stdout) == run
+    with pytest.raises(ConfigFlagError, match="--train_on_validation: expected --select=last"):
+        dataclasses.replace(run, data=dataclasses.replace(run.data, train_on_validation=True))

@@ -4,9 +4,11 @@ the rule that bad input ends in one line on stderr and exit code 2 (no traceback
 Only entry points (`python -m tfft.<command>`) call into this module; library code takes config objects.
 """
 
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 from absl import app, flags
 
@@ -79,12 +81,17 @@ def data_config(values: flags.FlagValues) -> DataConfig:
                       train_on_validation=values.train_on_validation)
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM / SIGINT: the loop finishes its update, checkpoints and returns (resume later)."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM / SIGINT inside the block: the loop finishes its update, checkpoints and returns
+    (resume later). The previous handlers come back after the block, so Ctrl-C stops later work at once."""
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def fail(message: str) -> None:

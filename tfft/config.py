@@ -118,6 +118,24 @@ class RunConfig:
     train: TrainConfig
     data: DataConfig
 
+    def __post_init__(self):
+        if self.data.train_on_validation and self.train.select != "last":
+            raise ConfigFlagError("--train_on_validation: expected --select=last (validation is training data then, "
+                                  "so nothing is left to pick the best evaluation by)")
+
+    def to_flags(self) -> str:
+        """The run as a flagfile for `python -m tfft.train --flagfile=...`: every setting, so it repeats the run
+        whatever the defaults and presets were. ('seed' is one flag for both configs.)"""
+        lines = []
+        for name, value in {**dataclasses.asdict(self.data), **dataclasses.asdict(self.train)}.items():
+            if name == "clip_norm" and value is None:
+                lines.append("--clip_norm=0")  # the flag's 'off'
+            elif isinstance(value, bool):
+                lines.append(f"--{name}" if value else f"--no{name}")
+            elif value is not None and not (name == "output_dir" and not value):
+                lines.append(f"--{name}={value}")
+        return "\n".join(lines) + "\n"
+
     def to_json(self) -> str:
         return json.dumps({"train": dataclasses.asdict(self.train), "data": dataclasses.asdict(self.data)},
                           indent=2, sort_keys=True)

@@ -27,7 +27,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}: tfft.evaluate takes only flags")
-    result, output_dir = evaluate_run(EvalConfig(
+    _, output_dir = evaluate_run(EvalConfig(
         run_dir=FLAGS.run_dir, split=FLAGS.split, data=FLAGS.data, output_dir=FLAGS.output_dir, errors=FLAGS.errors,
         examples=FLAGS.examples, batch_size=FLAGS.batch_size))
     print((output_dir / "classification_report.txt").read_text(encoding="utf-8"), end="")

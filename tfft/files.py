@@ -40,6 +40,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     os.close(fd)
     try:
         yield pathlib.Path(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -15,7 +15,10 @@ import pathlib
 import shutil
 
 from tfft import files
-from tfft.config import ConfigFlagError, RunConfig
+from tfft.checkpoints.hub import ModelNotFoundError, resolve
+from tfft.config import ConfigFlagError, RunConfig, TrainConfig
+from tfft.models import read_config
+from tfft.training.freeze import frozen_block_count
 
 
 class RunError(ValueError):
@@ -103,9 +106,21 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
     path.mkdir(parents=True, exist_ok=True)
 
 
-def start_run(run: RunConfig, output_dir: pathlib.Path, *, flags_text: str, resume: bool = False,
-              overwrite: bool = False) -> None:
-    """Prepares a run directory and records what the run is: config.json and the flags as a flagfile."""
+def start_run(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Prepares a run directory and records what the run is: config.json, and flags.txt, a flagfile that repeats
+    it (`python -m tfft.train --flagfile=RUN/flags.txt`)."""
     prepare_output_dir(output_dir, resume=resume, overwrite=overwrite)
     files.write_text(output_dir / "config.json", run.to_json() + "\n")
-    files.write_text(output_dir / "flags.txt", flags_text)
+    files.write_text(output_dir / "flags.txt", run.to_flags())
+
+
+def check_run(config: TrainConfig) -> None:
+    """The checks that need the model's config, made before any work: it exists (offline: say what works) and
+    --freeze fits its depth."""
+    try:
+        model_dir = resolve(config.model)
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
+                                 f"--flagfile=flags/quickstart_{config.task}.cfg") from err
+    model_config = read_config(model_dir / "config.json")
+    frozen_block_count(config.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)

@@ -13,14 +13,13 @@ result.json; `tensorboard --logdir OUTPUT_DIR` shows the HParams dashboard; `pyt
 
 import dataclasses
 import pathlib
-import shutil
 
 from absl import flags, logging
 
 from tfft import cli
 from tfft.config import RunConfig
-from tfft.studies.grid import SweepConfig, parse_grid, run_sweep, trials
-from tfft.train import check_model, train_config
+from tfft.studies.grid import SweepConfig, run_sweep
+from tfft.train import train_config
 
 flags.DEFINE_string("grid", None, "Settings to combine: name=value,value;name=value,... (training flag names).")
 flags.DEFINE_boolean("refit", False, "Retrain the pick on train + validation for the epochs it needed, then test.")
@@ -36,16 +35,9 @@ def main(argv):
         cli.fail("--output_dir: required (the sweep directory; the same one resumes the sweep)")
     output_dir = pathlib.Path(FLAGS.output_dir)
     base = RunConfig(dataclasses.replace(train_config(FLAGS), output_dir=""), cli.data_config(FLAGS))
-    for trial in trials(base, parse_grid(FLAGS.grid)):  # every run is checked before the first starts
-        check_model(trial.run.train)
-    if FLAGS.overwrite and output_dir.exists():
-        shutil.rmtree(output_dir)
-    flags_text = "".join(line + "\n" for line in FLAGS.flags_into_string().splitlines()
-                         if not line.startswith(("--grid=", "--refit", "--norefit", "--output_dir=", "--overwrite",
-                                                 "--nooverwrite", "--resume", "--noresume")))
-    stop = cli.stop_on_signals()
-    result = run_sweep(SweepConfig(base, FLAGS.grid, str(output_dir), refit=FLAGS.refit, flags_text=flags_text),
-                       interrupt=lambda step: stop.is_set())
+    with cli.stop_on_signals() as stop:
+        result = run_sweep(SweepConfig(base, FLAGS.grid, str(output_dir), refit=FLAGS.refit,
+                                       overwrite=FLAGS.overwrite), interrupt=lambda step: stop.is_set())
     if "interrupted" in result:
         print(f"interrupted in run {result['interrupted']}; run the same command again to resume the sweep")
         return

@@ -10,10 +10,7 @@ from absl import flags, logging
 
 from tfft import cli
 from tfft.config import RunConfig, TrainConfig
-from tfft.checkpoints.hub import ModelNotFoundError, resolve
-from tfft.models import read_config
-from tfft.runs import start_run
-from tfft.training.freeze import frozen_block_count
+from tfft.runs import check_run, start_run
 from tfft.training.loop import train_and_evaluate
 
 cli.define_data_flags()
@@ -84,33 +81,22 @@ def train_config(values) -> TrainConfig:
         evaluate_test=values.evaluate_test)
 
 
-def check_model(config: TrainConfig) -> None:
-    """The checks that need the model's config, made before any work: it exists (offline: say what works) and
-    --freeze fits its depth."""
-    try:
-        model_dir = resolve(config.model)
-    except ModelNotFoundError as err:
-        raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
-                                 f"--flagfile=flags/quickstart_{config.task}.cfg") from err
-    model_config = read_config(model_dir / "config.json")
-    frozen_block_count(config.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)
-
-
 def main(argv):
     del argv
     logging.set_verbosity(logging.INFO)
     run = RunConfig(train_config(FLAGS), cli.data_config(FLAGS))
-    check_model(run.train)
+    check_run(run.train)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = pathlib.Path(FLAGS.output_dir or f"runs/{FLAGS.task}-{stamp}")
-    start_run(run, output_dir, flags_text=FLAGS.flags_into_string(), resume=FLAGS.resume, overwrite=FLAGS.overwrite)
-    stop = cli.stop_on_signals()
-    result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
+    start_run(run, output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
+    with cli.stop_on_signals() as stop:
+        result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
     if "interrupted_at" in result:
         print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "
               f"--flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} --resume")
         return
-    print(f"test metrics: {result}")
+    if result:
+        print(f"test metrics: {result}")
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
     if FLAGS.export:
         print(f"SavedModel: {output_dir / 'export'}")

@@ -16,7 +16,7 @@ from tfft.training.loop import train_and_evaluate
 def test_the_untrained_model_stays_below_the_fine_tuned_one(minilm_dir, tmp_path):
     run = RunConfig(TrainConfig(task="classification", model=str(minilm_dir), max_steps=40, batch_size=16, lr=1e-4,
                                 max_seq_length=64, eval_every=20, log_every=10), DataConfig(dataset="sample"))
-    start_run(run, tmp_path / "run", flags_text="", overwrite=True)
+    start_run(run, tmp_path / "run", overwrite=True)
     fine_tuned = train_and_evaluate(run, tmp_path / "run")
     untrained, out = run_baseline("untrained", tmp_path / "run")
     assert out == tmp_path / "run" / "baselines" / "untrained"

@@ -118,3 +118,12 @@ def test_another_data_set_for_the_same_task(trained_runs, tmp_path):
     other, out = evaluate_run(EvalConfig(run_dir=str(run_dir), data=str(sample), output_dir=str(tmp_path / "other")))
     assert other["accuracy"] == own["accuracy"] and out == tmp_path / "other"
     assert json.loads((out / "metrics.json").read_text())["source"]["dataset"] == str(sample)
+
+
+@pytest.mark.parametrize("field,value,message", [("examples", 0, "--examples=0: expected 1 to 50"),
+                                                 ("examples", 51, "--examples=51: expected 1 to 50"),
+                                                 ("split", "train", "--split=train: expected one of test, validation"),
+                                                 ("errors", -1, "--errors=-1: expected 0 or more")])
+def test_bad_evaluation_flags_are_named(field, value, message):
+    with pytest.raises(RunError, match=message):
+        EvalConfig(run_dir="x", **{field: value})

@@ -92,8 +92,10 @@ def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model,
     last_step = max(json.loads(line)["step"] for line in
                     (tmp_path / "sweep" / "refit" / "metrics.jsonl").read_text().splitlines())
     assert refit_best["step"] == last_step  # --select=last keeps the final weights
+    assert not (tmp_path / "sweep" / "refit" / "test_metrics.json").exists()  # tested once, by the evaluation:
     assert result["test"]["accuracy"] == json.loads(
-        (tmp_path / "sweep" / "refit" / "test_metrics.json").read_text())["accuracy"]
+        (tmp_path / "sweep" / "refit" / "eval" / "test" / "metrics.json").read_text())["accuracy"]
+    assert result["protocol"]["run_dir"] == "refit"  # relative to the sweep directory, which can move
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -127,3 +129,42 @@ def test_sweep_cli_refuses_a_metric_the_task_does_not_produce(tiny_model, tmp_pa
                              f"--output_dir={tmp_path / 's'}", "--grid=lr=1e-5", "--metric_for_best=f1"],
                             capture_output=True, text=True, timeout=300)
     assert error_line(result).startswith("error: --metric_for_best=f1: expected one of accuracy")
+
+
+def test_seed_in_a_grid_seeds_both_the_splits_and_the_training(tiny_model):
+    found = trials(tiny_run_config(tiny_model, "classification"), parse_grid("seed=1,2"))
+    assert [(t.run.train.seed, t.run.data.seed) for t in found] == [(1, 1), (2, 2)]
+
+
+def test_hparams_take_settings_with_none_as_written(tmp_path):
+    parsed = parse_grid("early_stopping_patience=none,2;lr=1e-3,1e-2")
+    grid._write_hparams_config(tmp_path, parsed, "classification")  # hp.Discrete refuses None and mixed types
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    content = events.SummaryMetadata("_hparams_/experiment").plugin_data.content
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    domains = {h.name: [v.WhichOneof("kind") for v in h.domain_discrete.values] for h in experiment.hparam_infos}
+    assert domains == {"early_stopping_patience": ["string_value"] * 2, "lr": ["number_value"] * 2}
+
+
+def test_diverged_runs_are_recorded_as_failed_and_a_sweep_without_any_finite_run_says_so(tiny_model, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(grid, "train_and_evaluate", lambda run, output_dir, **kwargs: {})  # no best model written
+    config = SweepConfig(tiny_run_config(tiny_model, "classification"), "lr=1e-3,1e-1", str(tmp_path / "s"))
+    with pytest.raises(GridError, match="no run reached a finite validation accuracy"):
+        run_sweep(config)
+    table = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert [r["status"] for r in table["runs"]] == ["failed", "failed"]
+
+
+def test_a_sweep_does_not_train_on_the_split_it_picks_on(tiny_model, tmp_path):
+    import dataclasses
+
+    base = tiny_run_config(tiny_model, "classification", select="last")
+    base = dataclasses.replace(base, data=dataclasses.replace(base.data, train_on_validation=True))
+    with pytest.raises(GridError, match="a sweep picks on validation"):
+        run_sweep(SweepConfig(base, "lr=1e-3", str(tmp_path / "s")))
+    assert not (tmp_path / "s").exists()

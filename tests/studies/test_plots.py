@@ -168,3 +168,9 @@ def test_runs_loss_curves(tmp_path):
                plots.LOSS_FIGSIZE)
     with pytest.raises(ValueError, match="no runs"):
         plots.runs_loss_curves({}, tmp_path / "none.png")
+
+
+def test_best_per_group_of_a_loss_is_the_smallest():
+    rows = [row(0.5, freeze="all"), row(0.3, freeze="all"), row(0.4, freeze="none")]
+    assert plots.best_per_group(rows, ["freeze"], lower_is_better=True) == {"all": {"": 0.3}, "none": {"": 0.4}}
+    assert plots.best_per_group(rows, ["freeze"]) == {"all": {"": 0.5}, "none": {"": 0.4}}

@@ -293,12 +293,14 @@ def run_baseline(kind: str, run_dir: str | os.PathLike, output_dir: str | os.Pat
     if kind == "untrained":
         config = RunConfig(dataclasses.replace(run.train, init="random", export=False, evaluate_test=True,
                                                output_dir=str(out)), run.data)
-        flags_text = (run_dir / "flags.txt").read_text(encoding="utf-8") if (run_dir / "flags.txt").is_file() else ""
-        start_run(config, out, flags_text=flags_text + "--init=random\n", overwrite=True)
+        start_run(config, out, overwrite=True)
         result = train_and_evaluate(config, out)
         files.write_json(out / "baseline.json", {**about, "params": {"init": "random", "trained_like": str(run_dir)},
                                                  "seconds": round(time.perf_counter() - start, 1)})
         return result, out
+    if run.data.train_on_validation and kind != "majority":
+        raise RunError(f"{run_dir} trained on its validation split (a refit), where {kind} chooses C: run the "
+                       "baseline beside a run that held validation out (e.g. the sweep's picked run)")
     data = load_data(run.data, TASKS[run.train.task])
     if kind == "majority":
         found = majority(data)

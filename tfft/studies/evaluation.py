@@ -9,6 +9,7 @@ place, so a crash never leaves a half-written evaluation.
 import dataclasses
 import logging
 import pathlib
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -41,19 +42,29 @@ class EvalConfig:
     examples: int = 8  # predictions rendered
     batch_size: int = 64
 
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise RunError(f"--split={self.split}: expected one of {', '.join(SPLITS)}")
+        if not 1 <= self.examples <= render.MAX_PNG_RECORDS:
+            raise RunError(f"--examples={self.examples}: expected 1 to {render.MAX_PNG_RECORDS}")
+        if self.errors < 0:
+            raise RunError(f"--errors={self.errors}: expected 0 or more")
+        if self.batch_size < 1:
+            raise RunError(f"--batch_size={self.batch_size}: expected at least 1")
+
 
 def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     """(metrics, output directory) of the run's best/ model on the chosen split."""
-    if config.split not in SPLITS:
-        raise RunError(f"--split={config.split}: expected one of {', '.join(SPLITS)}")
     run = read_run(config.run_dir)
     best = best_model_dir(config.run_dir)
     task = TASKS[run.train.task]
     model = from_pretrained(best)
     names = tuple(model.config.id2label)
     data_config = run.data
-    if config.data:  # another data set: its labels are read as the model's (an unknown one is an error)
-        data_config = dataclasses.replace(run.data, dataset=config.data, label_names=",".join(names))
+    if config.data:  # another data set, read like the run's; its labels are the model's (unknown ones are errors)
+        data_config = dataclasses.replace(run.data, dataset=config.data, label_names=",".join(names),
+                                          train_label_fraction=None, max_train_examples=None,
+                                          train_on_validation=False)
     data = load_data(data_config, task)
     if data.labels.names != names:
         raise RunError(f"{best}: the model's labels {list(names)} differ from the data's {list(data.labels.names)}; "
@@ -67,7 +78,9 @@ def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
                       boundaries=bucket_boundaries(run.train.max_seq_length, run.train.padding, run.train.buckets))
     predict = tf.function(lambda batch: forward(model, batch, training=False))
     result, predictions = evaluate(predict, batches, examples, data.labels)
-    output_dir = pathlib.Path(config.output_dir or pathlib.Path(config.run_dir) / "eval" / config.split)
+    default = config.split + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', pathlib.Path(config.data).name)}"
+                              if config.data else "")  # RUN/eval/test stays the run's own test split
+    output_dir = pathlib.Path(config.output_dir or pathlib.Path(config.run_dir) / "eval" / default)
     with files.atomic_dir(output_dir) as staging:
         write_evaluation(staging, result, examples, predictions, data.labels, errors=config.errors,
                          shown=config.examples, source={"run_dir": str(config.run_dir), "split": config.split,
@@ -94,6 +107,8 @@ def write_evaluation(out: pathlib.Path, result: dict, examples: Examples, predic
     sample = sorted(np.random.default_rng(0).choice(len(records), size=min(shown, len(records)), replace=False))
     sample = [records[i] for i in sample]
     files.write_jsonl(out / "examples.jsonl", sample)
+    if not sample:  # an empty split: metrics and an empty report, nothing to render
+        return
     if "confusion_matrix" in result:
         files.write_json(out / "confusion.json", {"labels": list(labels.names), "rows": "gold",
                                                   "columns": "predicted", "matrix": result["confusion_matrix"]})
@@ -110,7 +125,7 @@ def report_text(result: dict) -> str:
     """A classification report in scikit-learn's layout: per class (NER: per entity type) precision, recall,
     F1 and support, then accuracy (NER: micro average) and the macro and weighted averages."""
     per = result.get("per_class") or result["per_type"]
-    width = max(12, *(len(name) for name in per))
+    width = max([12, *(len(name) for name in per)])
     line = "{:>%d} {:>9} {:>9} {:>9} {:>9}" % width
     rows = [line.format("", "precision", "recall", "f1-score", "support"), ""]
     rows += [line.format(name, *(f"{s[m]:.4f}" for m in ("precision", "recall", "f1")), s["support"])

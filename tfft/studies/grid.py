@@ -19,6 +19,7 @@ import json
 import logging
 import pathlib
 import re
+import shutil
 import time
 import types
 from collections.abc import Callable
@@ -29,13 +30,13 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from tfft import files
 from tfft.config import METRICS, RunConfig, TrainConfig
 from tfft.data import DataConfig
-from tfft.runs import RunError, read_json, start_run, validation_metrics
+from tfft.runs import RunError, check_run, read_json, start_run, validation_metrics
 from tfft.studies.evaluation import EvalConfig, evaluate_run
 from tfft.training.loop import train_and_evaluate
 
 log = logging.getLogger(__name__)
 # Flags a grid may not vary: they place or protocol the runs rather than configure them.
-FIXED = ("output_dir", "task", "evaluate_test", "select", "export", "train_on_validation")
+FIXED = ("output_dir", "task", "evaluate_test", "select", "export", "train_on_validation", "metric_for_best")
 FINISHED = "finished.json"
 
 
@@ -57,14 +58,17 @@ class SweepConfig:
     grid: str
     output_dir: str
     refit: bool = False
-    flags_text: str = ""  # the sweep's own flags; each run's flags.txt adds its settings
+    overwrite: bool = False  # replace a sweep already in output_dir (after the checks pass)
 
 
-def _fields() -> dict[str, tuple[str, type]]:
-    """Every flag a grid may set: name -> ('train' | 'data', declared type)."""
-    found = {f.name: ("train", f.type) for f in dataclasses.fields(TrainConfig)}
-    found.update({f.name: ("data", f.type) for f in dataclasses.fields(DataConfig)})
-    return {name: value for name, value in found.items() if name not in FIXED}
+def _fields() -> dict[str, tuple[tuple[str, ...], type]]:
+    """Every flag a grid may set: name -> (the configs holding it: 'train', 'data' or both, declared type).
+    'seed' is both: one flag seeds the splits and the training."""
+    train = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    data = {f.name: f.type for f in dataclasses.fields(DataConfig)}
+    return {name: (tuple(where for where, names in (("train", train), ("data", data)) if name in names),
+                   train.get(name, data.get(name)))
+            for name in {**train, **data} if name not in FIXED}
 
 
 def _convert(name: str, raw: str, declared) -> object:
@@ -122,8 +126,8 @@ def trials(base: RunConfig, grid: dict[str, list[tuple[str, object]]]) -> list[T
         params = {name: value for name, _, value in combination}
         settings = tuple((n, raw) for n, raw, _ in combination)
         name = run_name(list(settings))
-        train = {k: v for k, v in params.items() if known[k][0] == "train"}
-        data = {k: v for k, v in params.items() if known[k][0] == "data"}
+        train = {k: v for k, v in params.items() if "train" in known[k][0]}
+        data = {k: v for k, v in params.items() if "data" in known[k][0]}
         try:
             run = RunConfig(dataclasses.replace(base.train, evaluate_test=False, **train),
                             dataclasses.replace(base.data, **data))
@@ -147,10 +151,11 @@ def rows(sweep_dir: pathlib.Path, all_trials: list[Trial], metric: str) -> list[
         if (run_dir / FINISHED).is_file():
             finished = read_json(run_dir / FINISHED, "written when a sweep run ends")
             best = finished["best"]
-            row.update(status="finished", metric=best[metric], step=best["step"], epoch=best.get("epoch"),
-                       seconds=finished["seconds"],
-                       validation={k: v for k, v in best.items()
-                                   if isinstance(v, (int, float)) and k not in ("step", "epoch")})
+            row.update(status="finished" if best else "failed", seconds=finished["seconds"])
+            if best:
+                row.update(metric=best[metric], step=best["step"], epoch=best.get("epoch"),
+                           validation={k: v for k, v in best.items()
+                                       if isinstance(v, (int, float)) and k not in ("step", "epoch")})
         elif run_dir.exists():
             row["status"] = "started"
         found.append(row)
@@ -186,37 +191,49 @@ def write_tables(sweep_dir: pathlib.Path, ranked: list[dict], grid: dict, metric
     files.write_text(sweep_dir / "sweep.csv", out.getvalue())
 
 
+def _as_written(values: list[tuple[str, object]]) -> bool:
+    """Whether a setting goes to the HParams plugin as written: it takes one type per setting and no None."""
+    typed = [value for _, value in values]
+    return any(value is None for value in typed) or len({type(value) for value in typed}) > 1
+
+
 def _write_hparams_config(sweep_dir: pathlib.Path, grid: dict, task: str) -> None:
     with tf.summary.create_file_writer(str(sweep_dir / "tensorboard")).as_default():
         hp.hparams_config(
-            hparams=[hp.HParam(name, hp.Discrete([value for _, value in values])) for name, values in grid.items()],
+            hparams=[hp.HParam(name, hp.Discrete([raw if _as_written(values) else value for raw, value in values]))
+                     for name, values in grid.items()],
             metrics=[hp.Metric(name, group="validation", display_name=f"validation {name}")
                      for name in METRICS[task]])
 
 
-def _write_hparams(run_dir: pathlib.Path, trial: Trial) -> None:
+def _write_hparams(run_dir: pathlib.Path, trial: Trial, grid: dict) -> None:
+    values = {name: raw if _as_written(grid[name]) else trial.params[name] for name, raw in trial.settings}
     with tf.summary.create_file_writer(str(run_dir / "tensorboard")).as_default():
-        hp.hparams(trial.params, trial_id=trial.name)
+        hp.hparams(values, trial_id=trial.name)
 
 
 def refit_run(trial: Trial, best: dict) -> RunConfig:
     """The pick retrained on train + validation for the epochs it needed (its best evaluation's epoch), keeping
     the final weights (nothing is held out to choose by) and tested once."""
     train = dataclasses.replace(trial.run.train, epochs=best["epoch"], max_steps=None, early_stopping_patience=None,
-                                select="last", evaluate_test=True)
+                                eval_every=None, select="last", evaluate_test=False)
     return RunConfig(train, dataclasses.replace(trial.run.data, train_on_validation=True))
 
 
-def _train(run: RunConfig, run_dir: pathlib.Path, flags_text: str, interrupt) -> dict | None:
-    """One run to its end (continuing its checkpoint if it has one); None when interrupted."""
+def _train(run: RunConfig, run_dir: pathlib.Path, interrupt) -> dict | None:
+    """One run to its end (continuing its checkpoint if it has one); None when interrupted. A run whose validation
+    metric was never finite (it diverged) has no best model: it is recorded as failed, and the sweep goes on."""
     resume = (run_dir / "checkpoints" / "checkpoint").is_file()
-    start_run(run, run_dir, flags_text=flags_text, resume=resume, overwrite=not resume)
+    start_run(run, run_dir, resume=resume, overwrite=not resume)
     start = time.perf_counter()
     result = train_and_evaluate(run, run_dir, resume=resume, interrupt=interrupt)
     if "interrupted_at" in result:
         return None
-    finished = {"seconds": round(time.perf_counter() - start, 1), "best": validation_metrics(run_dir),
-                "test": result or None}
+    best = validation_metrics(run_dir) if (run_dir / "best_metrics.json").is_file() else None
+    if best is None:
+        log.warning("%s: no finite validation %s, no best model: recorded as failed", run_dir,
+                    metric_of(run))
+    finished = {"seconds": round(time.perf_counter() - start, 1), "best": best}
     files.write_json(run_dir / FINISHED, finished)
     return finished
 
@@ -224,9 +241,16 @@ def _train(run: RunConfig, run_dir: pathlib.Path, flags_text: str, interrupt) ->
 def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = None) -> dict:
     """Runs (or resumes) the sweep; returns result.json's content, or {'interrupted': name} when interrupted."""
     sweep_dir = pathlib.Path(config.output_dir)
+    if config.base.data.train_on_validation:
+        raise GridError("--train_on_validation: a sweep picks on validation, so its runs must not train on it "
+                        "(--refit trains the pick on train + validation afterwards)")
     grid = parse_grid(config.grid)
     all_trials = trials(config.base, grid)
+    for trial in all_trials:  # every run is checked before the first starts
+        check_run(trial.run.train)
     metric = metric_of(config.base)
+    if config.overwrite and sweep_dir.exists():
+        shutil.rmtree(sweep_dir)
     identity = {"grid": config.grid, "base": json.loads(config.base.to_json()), "refit": config.refit}
     recorded = sweep_dir / "sweep_config.json"
     if recorded.is_file() and read_json(recorded, "") != identity:
@@ -240,30 +264,30 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
             log.info("sweep run %d/%d %s: finished earlier, skipped", number, len(all_trials), trial.name)
             continue
         log.info("sweep run %d/%d: %s", number, len(all_trials), trial.name)
-        flags_text = config.flags_text + "".join(f"--{k}={raw}\n" for k, raw in trial.settings)
-        if _train(trial.run, run_dir, flags_text, interrupt) is None:
+        if _train(trial.run, run_dir, interrupt) is None:
             write_tables(sweep_dir, rows(sweep_dir, all_trials, metric), grid, metric)
             return {"interrupted": trial.name}
-        _write_hparams(run_dir, trial)
+        _write_hparams(run_dir, trial, grid)
         write_tables(sweep_dir, rows(sweep_dir, all_trials, metric), grid, metric)
 
     ranked = rows(sweep_dir, all_trials, metric)
     pick = ranked[0]
+    if pick["metric"] is None:
+        raise GridError(f"{sweep_dir}: no run reached a finite validation {metric} (all diverged?); nothing to pick")
     trial = next(t for t in all_trials if t.name == pick["name"])
     log.info("picked %s (validation %s=%.4f)", pick["name"], metric, pick["metric"])
     if config.refit:
-        run_dir = sweep_dir / "refit"
+        tested = pathlib.Path("refit")
         refit = refit_run(trial, validation_metrics(sweep_dir / "runs" / trial.name))
-        finished = (read_json(run_dir / FINISHED, "") if (run_dir / FINISHED).is_file()
-                    else _train(refit, run_dir, config.flags_text, interrupt))
-        if finished is None:
+        if not (sweep_dir / tested / FINISHED).is_file() and _train(refit, sweep_dir / tested, interrupt) is None:
             return {"interrupted": "refit"}
-        protocol = {"kind": "refit", "run_dir": str(run_dir), "epochs": refit.train.epochs,
+        protocol = {"kind": "refit", "run_dir": tested.as_posix(), "epochs": refit.train.epochs,
                     "data": "train + validation"}
     else:
-        run_dir = sweep_dir / "runs" / trial.name
-        protocol = {"kind": "best run", "run_dir": str(run_dir)}
-    test, _ = evaluate_run(EvalConfig(run_dir=str(run_dir), split="test"))  # with errors and rendered predictions
+        tested = pathlib.Path("runs") / trial.name
+        protocol = {"kind": "best run", "run_dir": tested.as_posix()}  # relative: the sweep directory can move
+    # The one look at the test split, with the mistakes and rendered predictions beside the metrics.
+    test, _ = evaluate_run(EvalConfig(run_dir=str(sweep_dir / tested), split="test"))
     result = {"metric": metric, "pick": pick, "test": test, "protocol": protocol}
     files.write_json(sweep_dir / "result.json", result)
     return result

@@ -202,11 +202,14 @@ def sweep_lr_plot(rows: Sequence[Mapping], metric: str, path: str | os.PathLike)
     return save(figure, path)
 
 
-def best_per_group(rows: Sequence[Mapping], settings: Sequence[str]) -> dict[str, dict[str, float]]:
+def best_per_group(rows: Sequence[Mapping], settings: Sequence[str], *,
+                   lower_is_better: bool = False) -> dict[str, dict[str, float]]:
     """{value of settings[0]: {value of settings[1] (or "" for one setting): best metric}}, first-seen order.
 
     Values are compared as strings (they become tick and legend labels). Rows missing a setting are left out.
+    The best is the largest value, or the smallest for a metric minimised (the loss).
     """
+    pick = min if lower_is_better else max
     if len(settings) not in (1, 2):
         raise ValueError(f"settings must name 1 or 2 params, got {list(settings)}")
     best: dict[str, dict[str, float]] = {}
@@ -216,14 +219,14 @@ def best_per_group(rows: Sequence[Mapping], settings: Sequence[str]) -> dict[str
         group = str(row["params"][settings[0]])
         bar = str(row["params"][settings[1]]) if len(settings) == 2 else ""
         bars = best.setdefault(group, {})
-        bars[bar] = max(bars.get(bar, -math.inf), row["metric"])
+        bars[bar] = pick(bars.get(bar, math.inf if lower_is_better else -math.inf), row["metric"])
     return best
 
 
-def sweep_bar_chart(rows: Sequence[Mapping], metric: str, settings: Sequence[str],
-                    path: str | os.PathLike) -> pathlib.Path:
+def sweep_bar_chart(rows: Sequence[Mapping], metric: str, settings: Sequence[str], path: str | os.PathLike, *,
+                    lower_is_better: bool = False) -> pathlib.Path:
     """Best `metric` per value of settings[0] (groups), one bar per value of settings[1], SWEEP_FIGSIZE."""
-    best = best_per_group(rows, settings)
+    best = best_per_group(rows, settings, lower_is_better=lower_is_better)
     if not best:
         raise ValueError(f"no finished sweep row has the params {list(settings)}")
     bars = list(dict.fromkeys(bar for group in best.values() for bar in group))

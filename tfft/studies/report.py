@@ -146,7 +146,7 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
     doc.image(plots.learning_rate_curve(records, files_dir / "learning_rate.png"), "Learning-rate schedule")
     if tested is not None and "confusion_matrix" in tested:
         doc.heading(level, "Confusion matrix (test)")
-        doc.image(plots.confusion_heatmap(tested["confusion_matrix"], list(tested["per_class"]),
+        doc.image(plots.confusion_heatmap(tested["confusion_matrix"], summary["labels"],  # label-id order
                                           files_dir / "confusion.png"), "Confusion matrix, rows gold")
     _evaluation_sections(doc, run_dir, level)
     return f"Report: {task} with {pathlib.Path(train.model).name} on {run.data.dataset}"
@@ -178,6 +178,8 @@ def _evaluation_sections(doc: Doc, run_dir: pathlib.Path, level: int) -> None:
     table = errors_markdown(mistakes)
     doc.raw(table, f"<pre>{html.escape(table)}</pre>")
     examples = [json.loads(line) for line in (evaluation / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+    if not examples:
+        return
     doc.heading(level, "Example predictions (test)")
     fragment = render.ner_html(examples) if "words" in examples[0] else render.classification_html(examples)
     png = evaluation / "predictions.png"
@@ -214,7 +216,8 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
         doc.image(plots.runs_loss_curves(started, files_dir / "sweep_losses.png"), "Loss of every run")
     categorical = [k for k, values in grid.items() if len(values) > 1 and not _numeric(values)][:2]
     if categorical and finished:
-        doc.image(plots.sweep_bar_chart(finished, metric, categorical, files_dir / "sweep_bars.png"),
+        doc.image(plots.sweep_bar_chart(finished, metric, categorical, files_dir / "sweep_bars.png",
+                                        lower_is_better=metric == "loss"),
                   f"Best validation {metric} by {' and '.join(categorical)}")
     if not (sweep_dir / "result.json").is_file():
         doc.text("The sweep has not finished: run the same python -m tfft.sweep command again to resume it.")
@@ -228,7 +231,7 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
                 protocol["kind"] + (f" ({protocol['epochs']:.2f} epochs on {protocol['data']})"
                                     if protocol["kind"] == "refit" else "")]])
     doc.heading(level, "The tested model: " + protocol["kind"])
-    run_sections(doc, pathlib.Path(protocol["run_dir"]), level=level + 1, extra_baselines=(sweep_dir / "baselines",))
+    run_sections(doc, sweep_dir / protocol["run_dir"], level=level + 1, extra_baselines=(sweep_dir / "baselines",))
     return f"Sweep report: {base['task']} with {pathlib.Path(base['model']).name} on " \
            f"{identity['base']['data']['dataset']}"
 
