@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 
 def study(output_dir):
     result = studylib.sweep(output_dir, studylib.base_run(), f"lr={FLAGS.lrs}")
-    studylib.baselines(result["protocol"]["run_dir"], FLAGS.baselines, output_dir / "baselines")
+    studylib.baselines(output_dir / result["protocol"]["run_dir"], FLAGS.baselines, output_dir / "baselines")
     write_report(output_dir)
 
 
