@@ -88,6 +88,22 @@ def tiny_model(tmp_path_factory, minilm_dir):
     return path
 
 
+def assert_png(path, inches):
+    """The file is a PNG of exactly inches * DPI pixels (tfft.studies.plots) with some drawing in it; returns its
+    RGB pixels."""
+    from matplotlib.image import imread
+
+    from tfft.studies import plots
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = imread(path)[..., :3]
+    assert pixels.shape[:2] == (int(inches[1] * plots.DPI), int(inches[0] * plots.DPI))
+    assert pixels.std() > 0.05
+    packed = np.round(pixels * 255).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    assert len(np.unique(packed)) >= 2
+    return pixels
+
+
 TINY_LABELS = {"classification": ("negative", "positive"), "pair": ("entailment", "neutral", "contradiction"),
                "ner": ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")}
 TINY_MAX_LENGTH = 24  # short, so that ordinary test sentences get truncated

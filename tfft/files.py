@@ -55,12 +55,6 @@ def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return pathlib.Path(path)
-
-
 def write_json(path: str | os.PathLike, value) -> pathlib.Path:
     return write_text(path, json.dumps(value, indent=2, sort_keys=True, default=float) + "\n")
 

@@ -44,11 +44,11 @@ def best_model_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
     return best
 
 
-def read_json(path: str | pathlib.Path, what: str) -> dict:
-    """A JSON object the run wrote; `what` says which command writes it, for the error."""
+def read_json(path: str | pathlib.Path, what: str = "") -> dict:
+    """A JSON object the run wrote; `what` says which command writes it, for the error when it is missing."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise RunError(f"{path} is missing ({what})")
+        raise RunError(f"{path} is missing" + (f" ({what})" if what else ""))
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
@@ -79,7 +79,7 @@ def validation_metrics(result_dir: str | pathlib.Path) -> dict:
     result_dir = pathlib.Path(result_dir)
     for name in ("best_metrics.json", "validation_metrics.json"):
         if (result_dir / name).is_file():
-            return read_json(result_dir / name, "")
+            return read_json(result_dir / name)
     raise RunError(f"{result_dir} has neither best_metrics.json nor validation_metrics.json: did it finish?")
 
 
@@ -88,7 +88,7 @@ def test_metrics(result_dir: str | pathlib.Path) -> dict | None:
     result_dir = pathlib.Path(result_dir)
     for path in (result_dir / "test_metrics.json", result_dir / "eval" / "test" / "metrics.json"):
         if path.is_file():
-            return read_json(path, "")
+            return read_json(path)
     return None
 
 

@@ -1,10 +1,9 @@
 """Run and sweep plots: the aggregation helpers against hand-computed values, and each PNG's pixel size and
 content."""
 
-import numpy as np
 import pytest
-from matplotlib.image import imread
 
+from conftest import assert_png
 from tfft.studies import plots
 
 # A resumed run: train step 3 and validation step 4 were logged twice (the later line wins); validation at epoch 0
@@ -21,17 +20,6 @@ RECORDS = [
     {"split": "validation", "step": 4, "epoch": 2.0, "loss": 0.7, "accuracy": 0.7},
     {"split": "validation", "step": 4, "epoch": 2.0, "loss": 0.5, "accuracy": 0.75, "f1_macro": 0.7},
 ]
-
-
-def assert_png(path, inches):
-    """The file is a PNG of exactly inches * DPI pixels with some drawing in it; returns its RGB pixels."""
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pixels = imread(path)[..., :3]
-    assert pixels.shape[:2] == (int(inches[1] * plots.DPI), int(inches[0] * plots.DPI))
-    assert pixels.std() > 0.05
-    packed = np.round(pixels * 255).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
-    assert len(np.unique(packed)) >= 2
-    return pixels
 
 
 def test_latest_keeps_the_last_line_per_step_and_drops_test_keys():

@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
-from matplotlib.image import imread
 
-from tfft.studies import plots, render
+from conftest import assert_png
+from tfft.studies import render
 
 CLASSIFICATION = [
     {"text": "a gripping film <script>alert(1)</script> for $5", "gold": "positive", "predicted": "negative",
@@ -23,17 +23,6 @@ NER = [
      "gold": ["B-PER", "O", "B-PER", "O", "B-LOC", "I-LOC"], "predicted": ["B-PER", "O", "B-PER", "O", "B-LOC", "O"]},
 ]
 MARK = re.compile(r'<mark class="([^"]*)" style="background: ([^"]*)">(.*?) <span class="type">([^<]*)</span></mark>')
-
-
-def assert_png(path, inches):
-    """The file is a PNG of exactly inches * DPI pixels with some drawing in it; returns its RGB pixels."""
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pixels = imread(path)[..., :3]
-    assert pixels.shape[:2] == (int(inches[1] * plots.DPI), int(inches[0] * plots.DPI))
-    assert pixels.std() > 0.05
-    packed = np.round(pixels * 255).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
-    assert len(np.unique(packed)) >= 2
-    return pixels
 
 
 def has_colour(pixels, colour) -> bool:

@@ -253,7 +253,7 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
         shutil.rmtree(sweep_dir)
     identity = {"grid": config.grid, "base": json.loads(config.base.to_json()), "refit": config.refit}
     recorded = sweep_dir / "sweep_config.json"
-    if recorded.is_file() and read_json(recorded, "") != identity:
+    if recorded.is_file() and read_json(recorded) != identity:
         raise GridError(f"{sweep_dir} holds a sweep with other flags or another grid; choose a new --output_dir "
                         "(or --overwrite)")
     files.write_json(recorded, identity)

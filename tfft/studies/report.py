@@ -3,8 +3,9 @@ numbers typed in): the setup, the fine-tuned model against every baseline that w
 per-class scores, the confusion matrix, the most confident mistakes and rendered predictions; for a sweep the
 ranked runs, the sweep plots and the tested pick.
 
-Both documents are built from one list of blocks; the PNGs go to DIR/report_files/ (linked from the Markdown,
-embedded as data URIs in the HTML, so report.html can be mailed alone).
+Both documents are built from one list of blocks; the plots go to DIR/report_files/ (linked from the Markdown,
+embedded as data URIs in the HTML, so report.html can be mailed alone). The Markdown links the evaluation's own
+predictions.png; the HTML shows the same predictions as HTML.
 """
 
 import base64
@@ -182,9 +183,8 @@ def _evaluation_sections(doc: Doc, run_dir: pathlib.Path, level: int) -> None:
         return
     doc.heading(level, "Example predictions (test)")
     fragment = render.ner_html(examples) if "words" in examples[0] else render.classification_html(examples)
-    png = evaluation / "predictions.png"
-    copy = files.write_bytes(run_dir / "report_files" / "predictions.png", png.read_bytes())
-    doc.raw(f"![Example predictions]({copy.relative_to(doc.root).as_posix()})", fragment)
+    png = (evaluation / "predictions.png").relative_to(doc.root).as_posix()
+    doc.raw(f"![Example predictions]({png})", fragment)
 
 
 # ---------------------------------------------------------------- a sweep
