@@ -1,5 +1,5 @@
-"""`python -m tfft.bench --mode=data` end to end, and the CLI contract for bad input: one line, exit code 2,
-nothing written."""
+"""`python -m tfft.bench` end to end on tiny configurations: every mode's JSON fields, the traces and batch lengths
+the bucket set allows, and the CLI contract for bad input: one line, exit code 2, nothing written."""
 
 import json
 import pathlib
@@ -13,22 +13,73 @@ from conftest import error_line
 ROOT = pathlib.Path(__file__).parent.parent
 
 
-def bench(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=data", "--model=all-MiniLM-L6-v2", *args],
+def bench(*args, cwd=ROOT, model="all-MiniLM-L6-v2"):
+    return subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=pipeline", f"--model={model}", *args],
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_data_bench_reports_shapes_padding_and_cache(tmp_path):
-    out = tmp_path / "bench.jsonl"
-    result = bench("--task=ner", "--dataset=sample", "--max_seq_length=64", f"--cache_dir={tmp_path}",
-                   f"--output={out}")
+def json_line(result) -> dict:
     assert result.returncode == 0, result.stderr[-2000:]
     line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["peak_rss_mb"] > 100
+    return line
+
+
+LADDER = {16, 32, 48, 64}  # the 'auto' lengths under XLA at --max_seq_length=64
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_pipeline_bench_reports_shapes_padding_speed_and_cache(tmp_path, xla):
+    out = tmp_path / "bench.jsonl"
+    line = json_line(bench("--task=ner", "--dataset=sample", "--max_seq_length=64", f"--cache_dir={tmp_path}",
+                           f"--output={out}", f"--xla={xla}"))
     assert line == json.loads(out.read_text())
     assert line["examples"] == {"train": 300, "validation": 70, "test": 70}
-    assert {tuple(s) for s in line["bucket"]["batch_shapes"]} <= {(32, 16), (32, 32), (32, 48), (32, 64)}
+    lengths = {length for batch, length in line["bucket"]["batch_shapes"] if batch == 32}
+    assert lengths <= LADDER if xla else len(lengths) > len(LADDER)  # without XLA any length: a batch's longest
     assert line["max_length"]["batch_shapes"] == [[32, 64]]
     assert 0 < line["bucket"]["padding_share"] < line["max_length"]["padding_share"] < 1
+    assert line["tokenize_examples_per_second"] > 0 and line["bucket"]["batching_examples_per_second"] > 0
+
+
+@pytest.mark.parametrize("task", ["classification", "ner"])
+def test_train_step_bench_times_the_real_step(tiny_model, task):
+    line = json_line(bench("--mode=train_step", f"--task={task}", "--batch_size=4", "--max_seq_length=16",
+                           "--calls=3", "--warmup_calls=1", model=tiny_model))
+    assert line["mode"] == "train_step" and line["task"] == task and line["seq_length"] == 16
+    # the tiny BERT: 2 blocks, width 32, feed-forward 37; forward matmuls x3 (tests/test_benchmarks.py checks this)
+    assert line["flops_per_step"] == 3 * 2 * (2 * 64 * (4 * 32 * 32 + 2 * 32 * 37) + 4 * 4 * 16 * 16 * 32)
+    assert line["step_seconds"] > 0 and line["examples_per_second"] == pytest.approx(4 / line["step_seconds"], 0.01)
+    assert line["tokens_per_second"] == pytest.approx(16 * line["examples_per_second"], 0.01)
+    peak = line["matmul_peak_gflops"]["float32"]
+    assert peak["peak"] == max(peak["graph"], peak["xla"]) > 0
+    assert line["mfu"] == pytest.approx(line["gflops_per_second"] / peak["peak"], abs=0.002)
+    assert line["traces"]["gradients"] == 1 and line["trainable_parameters"] > 30522 * 32
+
+
+def test_infer_bench_times_python_and_saved_model(tiny_model):
+    line = json_line(bench("--mode=infer", "--batch_size=4", "--max_seq_length=16", "--calls=3",
+                           "--warmup_calls=1", "--precision=bf16", model=tiny_model))
+    assert set(line["matmul_peak_gflops"]) == {"float32", "bfloat16"}
+    for path in ("python", "saved_model"):
+        assert line[path]["batch_seconds"] > 0 and 0 < line[path]["mfu"]
+        assert line[path]["examples_per_second"] == pytest.approx(4 / line[path]["batch_seconds"], 0.01)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, xla):
+    line = json_line(bench("--mode=epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
+                           "--batch_size=16", f"--xla={xla}", f"--cache_dir={tmp_path}", model=tiny_model))
+    assert line["examples"] > 0 and line["updates"] == -(-line["examples"] // 16)  # every example once
+    assert 0 < line["train_seconds"] < line["wall_seconds"] and 0 <= line["input_wait_share"] < 1
+    assert 0 < line["padding_share"] < 0.5 and line["examples_per_second"] > 0
+    assert set(line["seconds"]) >= {"loop", "input", "evaluation"}
+    assert 0 <= line["validation"]["accuracy"] <= 1
+    lengths = set(line["batch_lengths"])
+    if xla:  # every shape compiles: never more compiles than lengths in the bucket set
+        assert lengths <= LADDER and line["traces"]["gradients"] <= len(lengths)
+    else:  # one trace for any length
+        assert line["traces"] == {"gradients": 1, "predict": 1}
 
 
 @pytest.mark.parametrize("args,message", [

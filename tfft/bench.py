@@ -1,8 +1,18 @@
-"""`python -m tfft.bench`: measurements, one JSON line per run (optionally appended to --output).
+"""`python -m tfft.bench`: measurements, one JSON line per run (optionally appended to --output), each with the
+process's peak resident memory. The training flags (--model, --task, --batch_size, --max_seq_length, --xla,
+--precision, --optimizer, --freeze, ...) mean what they mean to tfft.train.
 
---mode=data: the data pipeline on the data set the flags name: read + split time, tokenize time (cold),
-cache-hit time, batch shapes, padding share with length buckets vs --padding=max_length, and the split
-sizes. Example: python -m tfft.bench --mode=data --flagfile=flags/conll2003.cfg
+--mode=train_step: the real training step (tfft.training.loop.make_trainer: forward, loss, backward, clipping,
+optimizer) on a fixed synthetic batch of --batch_size x --max_seq_length: median step seconds after
+--warmup_calls, examples/s, tokens/s, FLOPs, and MFU against a matmul peak measured in the same process.
+Example: python -m tfft.bench --mode=train_step --model=all-MiniLM-L6-v2 --batch_size=32 --max_seq_length=128
+--mode=infer: the same for inference, through the Python model call and through the exported SavedModel.
+--model=distilbert-random: random weights at distilbert-base-uncased's dimensions (its weights are not offline).
+--mode=epoch: one epoch of real training on the data set the flags name, with the normal pipeline and loop:
+wall and train seconds, examples/s, padding share, input-pipeline wait share, traces, validation metrics.
+Example: python -m tfft.bench --mode=epoch --flagfile=flags/bench_sst2.cfg
+--mode=pipeline: reading, tokenizing and batching alone (examples/s), the bucketed shapes and padding share against
+--padding=max_length. Example: python -m tfft.bench --mode=pipeline --flagfile=flags/conll2003.cfg
 --mode=tokenizer: the in-graph (SavedModel) tokenizer against the Hugging Face tokenizer on every text of
 every split of the data set: texts whose ids differ, and the time each takes.
 Example: python -m tfft.bench --mode=tokenizer --flagfile=flags/sst2.cfg
@@ -11,6 +21,8 @@ Example: python -m tfft.bench --mode=tokenizer --flagfile=flags/sst2.cfg
 Example: python -m tfft.bench --mode=serve --run_dir=runs/sst2 --examples=1000
 """
 
+import dataclasses
+import functools
 import json
 import pathlib
 import tempfile
@@ -20,24 +32,141 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from tfft import cli
+from tfft import cli, files
+from tfft.benchmarks import call_seconds, forward_flops, matmul_peak, peak_rss_mb, steady_seconds, synthetic_batch
+from tfft.config import PRECISIONS, RunConfig, TrainConfig
 from tfft.data import Batches, Data, bucket_boundaries, encode_data, load_data
-from tfft.runs import read_run
-from tfft.serving.module import export_run
+from tfft.models import DistilBertConfig
+from tfft.runs import read_json, read_run
+from tfft.serving.module import export_run, export_saved_model
 from tfft.serving.predictors import load_predictor
 from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
+from tfft.train import train_config
+from tfft.training.loop import make_model, make_trainer, train_and_evaluate
+from tfft.training.steps import forward
 
-cli.define_data_flags()
-flags.DEFINE_enum("mode", "data", ["data", "tokenizer", "serve"], "What to measure.")
+MODES = ("train_step", "infer", "epoch", "pipeline", "tokenizer", "serve")
+flags.DEFINE_enum("mode", "train_step", MODES, "What to measure.")
+flags.DEFINE_integer("calls", 10, "--mode=train_step/infer: timed steps (median reported).")
+flags.DEFINE_integer("warmup_calls", 3, "--mode=train_step/infer: untimed steps first (the first traces).")
 flags.DEFINE_string("run_dir", None, "--mode=serve: the training run whose best model to measure.")
 flags.DEFINE_integer("examples", 1000, "--mode=serve: test texts to predict.")
 flags.DEFINE_string("output", None, "Also append the JSON line to this file.")
 FLAGS = flags.FLAGS
 
+# Models built from a config alone, with random weights: speed does not depend on the weights.
+RANDOM_MODELS = {"distilbert-random": DistilBertConfig}  # Hugging Face's defaults are distilbert-base-uncased's
+RANDOM_MODEL_TOKENIZER = "all-MiniLM-L6-v2"  # the same uncased 30,522-piece WordPiece vocabulary, packaged
+# Label spaces of the synthetic batches: CoNLL-2003's 9 tags for NER, 2 classes otherwise.
+SYNTHETIC_LABELS = {"token_classification": 9, "sequence_classification": 2}
 
-def bench_data(values) -> dict:
+
+def bench_config(values, scratch: pathlib.Path) -> TrainConfig:
+    """The training flags as a TrainConfig; a RANDOM_MODELS name becomes a config-only directory in `scratch`."""
+    config = train_config(values)
+    if config.model not in RANDOM_MODELS:
+        return config
+    model_dir = scratch / config.model
+    model_dir.mkdir(parents=True)
+    files.write_json(model_dir / "config.json", RANDOM_MODELS[config.model]().to_dict())
+    load_tokenizer(RANDOM_MODEL_TOKENIZER).save_pretrained(str(model_dir))
+    return dataclasses.replace(config, model=str(model_dir), init="random")
+
+
+def _setup(config: TrainConfig, model_name: str) -> dict:
+    return {"model": model_name, "task": config.task, "batch_size": config.batch_size,
+            "seq_length": config.max_seq_length, "precision": config.precision, "xla": config.xla}
+
+
+def _peaks(config: TrainConfig) -> dict:
+    """The matmul peaks MFU is measured against: float32, and the compute dtype when it is another."""
+    dtype = tf.as_dtype(PRECISIONS[config.precision])
+    peaks = {"float32": matmul_peak(tf.float32)}
+    if dtype != tf.float32:
+        peaks[dtype.name] = matmul_peak(dtype)
+    return peaks
+
+
+def _speed(seconds: float, examples: int, tokens: int, flops: int, peak: float) -> dict:
+    return {"examples_per_second": round(examples / seconds, 2), "tokens_per_second": round(tokens / seconds, 1),
+            "gflops_per_second": round(flops / seconds / 1e9, 1), "mfu": round(flops / seconds / 1e9 / peak, 3)}
+
+
+def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_calls: int) -> dict:
+    """The real step (grad_accum_steps micro-batches, then the update) on one synthetic batch, again and again."""
+    task = TASKS[config.task]
+    peaks = _peaks(config)
+    labels = [f"label_{i}" for i in range(SYNTHETIC_LABELS[task.head])]
+    trainer = make_trainer(config, task.head, labels, strategy=tf.distribute.get_strategy(),
+                           total_steps=warmup_calls + calls)
+    batch = synthetic_batch(batch=config.batch_size, length=config.max_seq_length,
+                            vocab_size=trainer.model.config.vocab_size, num_labels=len(labels),
+                            token_level=task.head == "token_classification")
+
+    def step():  # as the loop does it: accumulate, read the label weight, apply, read the step
+        weight = sum(float(trainer.steps.accumulate(batch)[1]) for _ in range(config.grad_accum_steps))
+        trainer.steps.apply(tf.constant(weight))
+        return int(trainer.optimizer.step)
+
+    times = call_seconds(step, warmup_calls + calls)
+    seconds = steady_seconds(times, warmup_calls)
+    examples = config.batch_size * config.grad_accum_steps
+    flops = 3 * forward_flops(trainer.model.config, examples, config.max_seq_length)  # forward + backward
+    peak = peaks[tf.as_dtype(PRECISIONS[config.precision]).name]["peak"]
+    return {"mode": "train_step", **_setup(config, model_name), "optimizer": config.optimizer,
+            "grad_accum_steps": config.grad_accum_steps, "freeze": config.freeze,
+            "trainable_parameters": sum(int(np.prod(v.shape)) for v in trainer.trainable),
+            "first_step_seconds": round(times[0], 3), "step_seconds": round(seconds, 6),
+            **_speed(seconds, examples, examples * config.max_seq_length, flops, peak),
+            "flops_per_step": flops, "matmul_peak_gflops": peaks, "traces": trainer.steps.traces}
+
+
+def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: int, scratch: pathlib.Path) -> dict:
+    """Logits of one synthetic batch: the model called as evaluation calls it, then the exported SavedModel's
+    id signature (its text signatures add the in-graph tokenizer: --mode=serve measures those)."""
+    task = TASKS[config.task]
+    peaks = _peaks(config)
+    labels = [f"label_{i}" for i in range(SYNTHETIC_LABELS[task.head])]
+    model = make_model(config, task.head, labels)
+    batch = synthetic_batch(batch=config.batch_size, length=config.max_seq_length, vocab_size=model.config.vocab_size,
+                            num_labels=len(labels), token_level=task.head == "token_classification")
+    predict = tf.function(functools.partial(forward, model, training=False), jit_compile=config.xla)
+    times = {"python": call_seconds(lambda: predict(batch).numpy(), warmup_calls + calls)}
+    export_dir = export_saved_model(model, load_tokenizer(config.model), task=task.name, labels=labels,
+                                    max_length=config.max_seq_length, export_dir=scratch / "export")
+    serve = tf.saved_model.load(str(export_dir)).signatures["predict_ids"]
+    inputs = {name: batch[name] for name in serve.structured_input_signature[1]}
+    times["saved_model"] = call_seconds(lambda: serve(**inputs)["logits"].numpy(), warmup_calls + calls)
+    flops = forward_flops(model.config, config.batch_size, config.max_seq_length)
+    peak = peaks[tf.as_dtype(PRECISIONS[config.precision]).name]["peak"]
+    result = {"mode": "infer", **_setup(config, model_name), "flops_per_batch": flops, "matmul_peak_gflops": peaks}
+    for path, path_times in times.items():
+        seconds = steady_seconds(path_times, warmup_calls)
+        result[path] = {"first_call_seconds": round(path_times[0], 3), "batch_seconds": round(seconds, 6),
+                        **_speed(seconds, config.batch_size, config.batch_size * config.max_seq_length, flops, peak)}
+    return result
+
+
+def bench_epoch(run: RunConfig, model_name: str, scratch: pathlib.Path) -> dict:
+    """One epoch of tfft.train (no test evaluation, no export) in a scratch directory, from the loop's timing.json
+    and the epoch-end validation."""
+    run = RunConfig(dataclasses.replace(run.train, epochs=1.0, evaluate_test=False, export=False),
+                    run.data)
+    output_dir = scratch / "run"
+    output_dir.mkdir()
+    start = time.perf_counter()
+    train_and_evaluate(run, output_dir)
+    wall = time.perf_counter() - start
+    timing = read_json(output_dir / "timing.json")
+    validation = read_json(output_dir / "best_metrics.json")
+    return {"mode": "epoch", **_setup(run.train, model_name), "dataset": run.data.dataset, "lr": run.train.lr,
+            "wall_seconds": round(wall, 1), **timing,
+            "validation": {key: value for key, value in validation.items() if isinstance(value, float)}}
+
+
+def bench_pipeline(values) -> dict:
     task = TASKS[values.task]
     tokenizer = load_tokenizer(values.model)
     start = time.perf_counter()
@@ -50,22 +179,26 @@ def bench_data(values) -> dict:
             encoded = encode_data(data, tokenizer, max_length=values.max_seq_length,
                                   label_all_subtokens=values.label_all_subtokens, cache_dir=pathlib.Path(cache))
             timings.append(time.perf_counter() - start)
-    result = {"mode": "data", "task": task.name, "dataset": values.dataset, "model": values.model,
+    examples = sum(len(split) for split in data.splits.values())
+    result = {"mode": "pipeline", "task": task.name, "dataset": values.dataset, "model": values.model,
               "max_seq_length": values.max_seq_length, "batch_size": values.batch_size,
               "examples": {name: len(split) for name, split in data.splits.items()},
               "labels": len(data.labels), "read_and_split_seconds": round(read_seconds, 3),
               "tokenize_seconds": round(timings[0], 3), "cache_hit_seconds": round(timings[1], 3),
+              "tokenize_examples_per_second": round(examples / timings[0], 1),
               "truncated": {name: int(e.truncated.sum()) for name, e in encoded.items()}}
     for padding in ("bucket", "max_length"):
-        boundaries = bucket_boundaries(values.max_seq_length, padding, values.buckets)
+        boundaries = bucket_boundaries(values.max_seq_length, padding, values.buckets, xla=values.xla)
         batches = Batches(encoded["train"], batch_size=values.batch_size, boundaries=boundaries,
                           pad_token_id=tokenizer.pad_token_id, seed=values.seed, shuffle=True)
         plan = batches.plan(0)
         start = time.perf_counter()
         count = sum(1 for _ in batches.dataset(epoch=0))
+        seconds = time.perf_counter() - start
         result[padding] = {"train_batches": count, "batch_shapes": [list(s) for s in plan.shapes],
                            "padding_share": round(plan.padding_share(encoded["train"].lengths), 4),
-                           "epoch_iteration_seconds": round(time.perf_counter() - start, 3)}
+                           "epoch_iteration_seconds": round(seconds, 3),
+                           "batching_examples_per_second": round(len(encoded["train"]) / seconds, 1)}
     return result
 
 
@@ -152,7 +285,19 @@ def _differences(ours: list[dict], reference: list[dict]) -> dict:
 
 def main(argv):
     del argv
-    result = {"data": bench_data, "tokenizer": bench_tokenizer, "serve": bench_serve}[FLAGS.mode](FLAGS)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = pathlib.Path(scratch)
+        if FLAGS.mode in ("train_step", "infer", "epoch"):
+            config = bench_config(FLAGS, scratch)
+            if FLAGS.mode == "train_step":
+                result = bench_train_step(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls)
+            elif FLAGS.mode == "infer":
+                result = bench_infer(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls, scratch)
+            else:
+                result = bench_epoch(RunConfig(config, cli.data_config(FLAGS)), FLAGS.model, scratch)
+        else:
+            result = {"pipeline": bench_pipeline, "tokenizer": bench_tokenizer, "serve": bench_serve}[FLAGS.mode](FLAGS)
+    result["peak_rss_mb"] = peak_rss_mb()
     line = json.dumps(result)
     print(line)
     if FLAGS.output:

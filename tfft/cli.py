@@ -63,8 +63,9 @@ def define_data_flags() -> None:
     flags.DEFINE_integer("batch_size", 32, "Examples per batch.")
     flags.DEFINE_enum("padding", "bucket", ["bucket", "max_length"], "Pad each batch to its length bucket, or "
                       "every batch to --max_seq_length (the fixed-shape pipeline, for comparison).")
-    flags.DEFINE_string("buckets", "auto", "Padded lengths: 'auto' (16, 32, 48, 64, 96, 128, 192, ... below "
-                        "--max_seq_length, plus it) or comma-separated lengths.")
+    flags.DEFINE_string("buckets", "auto", "Padded lengths: 'auto' (every length up to --max_seq_length: a batch "
+                        "pads to its longest example; with --xla, which compiles each length, 16, 32, 48, 64, 96, "
+                        "128, 192, ... below it, plus it) or comma-separated lengths.")
     flags.DEFINE_boolean("label_all_subtokens", False, "NER: label every sub-token of a word, not just the first.")
     flags.DEFINE_string("cache_dir", None, "Where tokenized features are cached (default ~/.cache/tfft/features "
                         "or $TFFT_CACHE/features).")

@@ -22,20 +22,21 @@ def _encoded(lengths, token_level=False, seed=0):
 
 
 def test_bucket_boundaries():
-    assert bucket_boundaries(128) == (16, 32, 48, 64, 96, 128)
-    assert bucket_boundaries(512) == (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-    assert bucket_boundaries(100) == (16, 32, 48, 64, 96, 100)
+    assert bucket_boundaries(128) == tuple(range(1, 129))  # without XLA any length: a batch pads to its longest
+    assert bucket_boundaries(128, xla=True) == (16, 32, 48, 64, 96, 128)  # under XLA every length compiles
+    assert bucket_boundaries(512, xla=True) == (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+    assert bucket_boundaries(100, xla=True) == (16, 32, 48, 64, 96, 100)
     assert bucket_boundaries(128, "max_length") == (128,)
     assert bucket_boundaries(128, buckets="16,48") == (16, 48, 128)
     with pytest.raises(DataError, match="--buckets='16,999'"):
         bucket_boundaries(128, buckets="16,999")
 
 
-@pytest.mark.parametrize("token_level", [False, True])
-def test_epoch_covers_every_example_once_in_declared_shapes(token_level):
+@pytest.mark.parametrize("token_level, xla", [(False, True), (True, True), (False, False)])
+def test_epoch_covers_every_example_once_in_declared_shapes(token_level, xla):
     lengths = np.random.default_rng(1).integers(3, 128, 203)
     encoded = _encoded(lengths, token_level)
-    boundaries = bucket_boundaries(128)
+    boundaries = bucket_boundaries(128, xla=xla)
     batches = Batches(encoded, batch_size=16, boundaries=boundaries, pad_token_id=0, seed=5, shuffle=True)
     seen, offsets = [], encoded.offsets
     for batch in batches.dataset(epoch=0):

@@ -37,13 +37,16 @@ def run(strategy):
         loss_scale = LossScale(enabled=False)
     steps = TrainSteps(model, list(model.trainable_variables), optimizer, loss_scale, strategy=strategy, xla=False,
                        clip_norm=1.0, class_weights=None, label_smoothing=0.0, normalizer=8)
+    specs = {k: tf.TensorSpec([8, None][:v.ndim], tf.int32) for k, v in batches()[0].items()}  # any length
+    data = strategy.experimental_distribute_dataset(tf.data.Dataset.from_generator(batches, output_signature=specs))
+    steps.trace_any_length(data.element_spec, specs)
     losses = []
-    for b in batches():
-        data = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(b))
-        loss_sum, weight, examples, _ = steps.accumulate(next(iter(data)))
+    for b in data:
+        loss_sum, weight, examples, _, _ = steps.accumulate(b)
         assert float(examples) == 8
         steps.apply(weight)
         losses.append(float(loss_sum) / float(weight))
+    assert steps.traces["gradients"] == strategy.num_replicas_in_sync, steps.traces  # one trace per replica
     return losses, [v.numpy() for v in model.trainable_variables]
 
 single_losses, single = run(tf.distribute.get_strategy())

@@ -97,12 +97,22 @@ def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
 
 
-def test_traced_once_per_batch_shape():
-    _, steps = _steps(seed=6)
-    for i in range(3):
-        _update(steps, [_batch((9, 5, 3, 7), i), _batch((12, 2, 6, 4), i)])  # padded lengths 9 and 12
-    steps.predict(_batch((9, 5, 3, 7), 0))
-    assert steps.traces == {"gradients": 2, "predict": 1}
+@pytest.mark.parametrize("xla, any_length, traces", [
+    (False, True, {"gradients": 1, "predict": 1}),  # traced once for every length before the first batch
+    (False, False, {"gradients": 2, "predict": 2}),  # the second length retraces for any length
+    (True, True, {"gradients": 3, "predict": 3}),  # XLA: once per shape
+])
+def test_traces_per_batch_shape(xla, any_length, traces):
+    _, steps = _steps(seed=6, xla=xla)
+    batches = [_batch((9, 5, 3, 7), 0), _batch((12, 2, 6, 4), 0), _batch((4, 5, 3, 2), 0)]  # lengths 9, 12, 5
+    if any_length:
+        specs = {key: tf.TensorSpec([4, None][:value.shape.rank], value.dtype) for key, value in batches[0].items()}
+        steps.trace_any_length(specs, specs)
+    for _ in range(2):
+        _update(steps, batches)
+        for batch in batches:
+            steps.predict(batch)
+    assert steps.traces == traces
 
 
 def test_layer_lr_scales():

@@ -75,8 +75,9 @@ def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     encoded = encode_data(_only(data, config.split), tokenizer, max_length=run.train.max_seq_length,
                           label_all_subtokens=run.train.label_all_subtokens, cache_dir=cache_dir)[config.split]
     batches = Batches(encoded, batch_size=config.batch_size, pad_token_id=tokenizer.pad_token_id,
-                      boundaries=bucket_boundaries(run.train.max_seq_length, run.train.padding, run.train.buckets))
-    predict = tf.function(lambda batch: forward(model, batch, training=False))
+                      boundaries=bucket_boundaries(run.train.max_seq_length, run.train.padding, run.train.buckets,
+                                                    xla=run.train.xla))
+    predict = tf.function(lambda batch: forward(model, batch, training=False), reduce_retracing=True)  # any length
     result, predictions = evaluate(predict, batches, examples, data.labels)
     default = config.split + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', pathlib.Path(config.data).name)}"
                               if config.data else "")  # RUN/eval/test stays the run's own test split

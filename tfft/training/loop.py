@@ -1,13 +1,17 @@
 """The training loop, top to bottom: data, model, optimizer, restore-or-init, loop, final test evaluation.
 Features are the small functions and modules it calls (tfft/training/*, tfft/optim/*), not callbacks."""
 
+import collections
+import contextlib
+import functools
 import logging
 import math
 import pathlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -15,7 +19,7 @@ import tqdm
 
 from tfft import files
 from tfft.checkpoints.io import from_config, from_pretrained, restore, save_pretrained
-from tfft.config import METRICS, PRECISIONS, ConfigFlagError, RunConfig
+from tfft.config import METRICS, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
 from tfft.models import HeadConfig
@@ -26,7 +30,7 @@ from tfft.tokenization import load_tokenizer
 from tfft.training.evaluation import evaluate, prediction_records, records_markdown
 from tfft.training.freeze import layer_lr_scales, trainable_variables
 from tfft.training.losses import balanced_class_weights
-from tfft.training.precision import LossScale
+from tfft.training.precision import LossScale, precision_warning
 from tfft.training.steps import TrainSteps
 from tfft.training.summaries import Summaries
 
@@ -58,6 +62,55 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
+class Trainer(NamedTuple):
+    """What a run trains with: the model, the variables it updates, the optimizer (and its learning-rate
+    schedule), the fp16 loss scale and the compiled steps."""
+
+    model: tf.Module
+    trainable: list[tf.Variable]
+    schedule: Callable[[tf.Tensor], tf.Tensor]
+    optimizer: tf.Module
+    loss_scale: LossScale
+    steps: TrainSteps
+
+
+def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Module:
+    """The model a run trains: --model with the task's `head` (or --head), pretrained or --init=random, computing
+    in --precision (with a warning where that precision is slower than fp32)."""
+    warning = precision_warning(config.precision)
+    if warning:
+        log.warning(warning)
+    options = dict(head=head, labels=labels, seed=config.seed, compute_dtype=tf.as_dtype(PRECISIONS[config.precision]),
+                   custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
+    if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
+        return from_config(config.model, **options)
+    return from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
+
+
+def make_trainer(config: TrainConfig, head: str, labels: Sequence[str], *, strategy: tf.distribute.Strategy,
+                 total_steps: int, class_weights: tf.Tensor | None = None) -> Trainer:
+    """The model (`head`: the task's; --model, --init, --head, --precision), the trainable variables (--freeze),
+    the optimizer and the compiled steps of a run, built under `strategy`. tfft.bench times the same steps."""
+    with strategy.scope():
+        model = make_model(config, head, labels)
+        trainable = trainable_variables(model, config.freeze)
+        schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
+                                 warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
+        lr_scale = layer_lr_scales(model, trainable, config.layer_lr_decay)
+        if config.optimizer == "adamw":
+            optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay, lr_scale=lr_scale)
+        else:
+            optimizer = SGD(trainable, learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
+                            weight_decay=config.weight_decay, lr_scale=lr_scale)
+        loss_scale = LossScale(enabled=config.precision == "fp16")
+    steps = TrainSteps(model, trainable, optimizer, loss_scale, strategy=strategy, xla=config.xla,
+                       clip_norm=config.clip_norm, class_weights=class_weights, label_smoothing=config.label_smoothing,
+                       normalizer=config.batch_size * config.grad_accum_steps)
+    log.info("%s: %d of %d variables trainable (--freeze=%s), %s parameters", type(model).__name__, len(trainable),
+             len(model.trainable_variables), config.freeze, f"{sum(int(np.prod(v.shape)) for v in trainable):,}")
+    return Trainer(model, trainable, schedule, optimizer, loss_scale, steps)
+
+
 def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False,
                        interrupt: Callable[[int], bool] | None = None) -> dict:
     """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics.
@@ -78,48 +131,32 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     cache_dir = pathlib.Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE_DIR
     encoded = encode_data(data, tokenizer, max_length=config.max_seq_length,
                           label_all_subtokens=config.label_all_subtokens, cache_dir=cache_dir)
-    boundaries = bucket_boundaries(config.max_seq_length, config.padding, config.buckets)
+    boundaries = bucket_boundaries(config.max_seq_length, config.padding, config.buckets,
+                                   xla=config.xla)
     train_batches = Batches(encoded["train"], batch_size=config.batch_size, boundaries=boundaries,
                             pad_token_id=tokenizer.pad_token_id, seed=config.seed, shuffle=True)
     eval_batches = {split: Batches(encoded[split], batch_size=config.eval_batch_size, boundaries=boundaries,
                                    pad_token_id=tokenizer.pad_token_id) for split in ("validation", "test")}
     updates_per_epoch = math.ceil(train_batches.steps_per_epoch / config.grad_accum_steps)
     total_steps = config.max_steps or math.ceil(config.epochs * updates_per_epoch)
-    log.info("%d training examples, %d batches of %d per epoch, %d updates in all; batch shapes %s",
-             len(encoded["train"]), train_batches.steps_per_epoch, config.batch_size, total_steps,
-             train_batches.plan(0).shapes)
+    lengths = sorted({length for _, length in train_batches.plan(0).shapes})
+    log.info("%d training examples, %d batches of %d per epoch, %d updates in all; %d batch lengths from %d to %d",
+             len(encoded["train"]), train_batches.steps_per_epoch, config.batch_size, total_steps, len(lengths),
+             lengths[0], lengths[-1])
 
     # ---------------------------------------------------------------- model and optimizer
     strategy = make_strategy(config.distribute)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise ConfigFlagError(f"--batch_size={config.batch_size}: expected a multiple of the "
                               f"{strategy.num_replicas_in_sync} replicas of --distribute={config.distribute}")
-    with strategy.scope():
-        model_options = dict(head=task.head, labels=data.labels.names, seed=config.seed,
-                             compute_dtype=tf.as_dtype(PRECISIONS[config.precision]),
-                             custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
-        if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
-            model = from_config(config.model, **model_options)
-        else:
-            model = from_pretrained(config.model, ignore_mismatched_sizes=True, **model_options)
-        trainable = trainable_variables(model, config.freeze)
-        schedule = make_schedule(config.schedule, base_lr=config.lr, total_steps=total_steps,
-                                 warmup_steps=warmup_steps(total_steps, config.warmup_ratio, config.warmup_steps))
-        lr_scale = layer_lr_scales(model, trainable, config.layer_lr_decay)
-        if config.optimizer == "adamw":
-            optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay, lr_scale=lr_scale)
-        else:
-            optimizer = SGD(trainable, learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
-                            weight_decay=config.weight_decay, lr_scale=lr_scale)
-        loss_scale = LossScale(enabled=config.precision == "fp16")
-        progress = Progress()
     class_weights = (tf.constant(balanced_class_weights(data.class_counts()))
                      if config.class_weights == "balanced" else None)
-    steps = TrainSteps(model, trainable, optimizer, loss_scale, strategy=strategy, xla=config.xla,
-                       clip_norm=config.clip_norm, class_weights=class_weights, label_smoothing=config.label_smoothing,
-                       normalizer=config.batch_size * config.grad_accum_steps)
-    log.info("%s: %d of %d variables trainable (--freeze=%s), %s parameters", type(model).__name__, len(trainable),
-             len(model.trainable_variables), config.freeze, f"{sum(int(np.prod(v.shape)) for v in trainable):,}")
+    model, trainable, schedule, optimizer, loss_scale, steps = make_trainer(
+        config, task.head, data.labels.names, strategy=strategy, total_steps=total_steps, class_weights=class_weights)
+    with strategy.scope():
+        progress = Progress()
+    steps.trace_any_length(strategy.experimental_distribute_dataset(train_batches.dataset()).element_spec,
+                           eval_batches["validation"].dataset().element_spec)
 
     # ---------------------------------------------------------------- restore or init
     # Multi-worker: every worker must save (or the collective save deadlocks), non-chief workers to a scratch
@@ -138,6 +175,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     if chief:
         files.write_json(output_dir / "data_summary.json", data.summary())
 
+    clock = Stopwatch()
+
+    @clock.timed("evaluation")
     def evaluate_and_keep_best(step: int) -> bool:
         """Evaluates on validation, saves best/ when it improved; returns True when early stopping says stop."""
         result, predictions = evaluate(steps.predict, eval_batches["validation"], data.splits["validation"],
@@ -164,9 +204,10 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         return patience is not None and int(progress.bad_evaluations) >= patience
 
     # ---------------------------------------------------------------- loop
-    step = int(optimizer.step)
+    step = first_step = int(optimizer.step)
     evaluated_at, stop = None, step >= total_steps
     window = Window()
+    loop_start = time.perf_counter()
     bar = tqdm.tqdm(total=total_steps, initial=step, unit="update", disable=not sys.stderr.isatty())
     while not stop:
         epoch, skip = int(progress.epoch), int(progress.batch_in_epoch)
@@ -177,7 +218,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         while not (exhausted or stop):
             total_weight = 0.0
             for _ in range(config.grad_accum_steps):  # one update = grad_accum_steps micro-batches
-                batch = next(iterator, None)
+                with clock("input"):
+                    batch = next(iterator, None)
                 if batch is None:
                     exhausted = True
                     break
@@ -202,7 +244,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
             if config.eval_every and step % config.eval_every == 0 and evaluated_at != step:
                 stop, evaluated_at = evaluate_and_keep_best(step), step
             if step % config.checkpoint_every == 0:
-                manager.save(checkpoint_number=step)
+                with clock("checkpoint"):
+                    manager.save(checkpoint_number=step)
             if interrupt is not None and interrupt(step) and not last:
                 bar.close()
                 manager.save(checkpoint_number=step)
@@ -219,10 +262,16 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     bar.close()
     if evaluated_at != step:  # the last updates were not evaluated yet (an early stop evaluates before it stops)
         evaluate_and_keep_best(step)
+    clock.seconds["loop"] = time.perf_counter() - loop_start
     manager.save(checkpoint_number=step)
-    if steps.traces["gradients"] > len(boundaries):  # every trace is a compile under XLA (tensorflow#62198)
-        log.warning("the train step was traced %d times for %d declared batch lengths %s", steps.traces["gradients"],
-                    len(boundaries), boundaries)
+    if chief:
+        files.write_json(output_dir / "timing.json", timing(clock, window, updates=step - first_step,
+                                                            traces=steps.traces, batch_lengths=lengths))
+    # Under XLA every trace is a compile (tensorflow#62198): one per batch length; without XLA one trace serves all.
+    expected = (len(boundaries) if config.xla else 1) * strategy.num_replicas_in_sync  # traced once per replica
+    if steps.traces["gradients"] > expected:
+        log.warning("the train step was traced %d times, expected at most %d (--xla=%s, %d batch lengths)",
+                    steps.traces["gradients"], expected, config.xla, len(boundaries))
 
     # ---------------------------------------------------------------- test evaluation of the best model
     if not chief:  # best/ lives with the chief; the test evaluation has no collectives to join
@@ -247,22 +296,66 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
 
 
 class Window:
-    """Training numbers since the last log line: loss (per labelled example or token) and throughput."""
+    """Training numbers since the last log line: loss (per labelled example or token) and throughput; `totals`
+    keeps the examples, tokens and padded token slots of the whole run (this process)."""
 
     def __init__(self):
+        self.totals = collections.Counter()
+        self._reset()
+
+    def _reset(self):
         self.loss = self.weight = self.examples = self.tokens = 0.0
         self.start = time.perf_counter()
 
-    def add(self, loss_sum: float, weight: float, examples: float, tokens: float) -> None:
+    def add(self, loss_sum: float, weight: float, examples: float, tokens: float, slots: float) -> None:
         self.loss += loss_sum
         self.weight += weight
         self.examples += examples
         self.tokens += tokens
+        self.totals.update(examples=examples, tokens=tokens, slots=slots)
 
     def flush(self) -> dict:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         values = {"loss": self.loss / max(self.weight, 1e-9), "examples_per_second": self.examples / elapsed,
                   "tokens_per_second": self.tokens / elapsed}
         log.info("loss %.4f, %.1f examples/s", values["loss"], values["examples_per_second"])
-        self.__init__()
+        self._reset()
         return values
+
+
+class Stopwatch:
+    """Seconds per activity of the loop, summed over the run: `with clock("input"): ...`."""
+
+    def __init__(self):
+        self.seconds = collections.defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, activity: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[activity] += time.perf_counter() - start
+
+    def timed(self, activity: str):
+        """A decorator: every call of the function counts as `activity`."""
+        def decorate(function):
+            @functools.wraps(function)
+            def timed_function(*args, **kwargs):
+                with self(activity):
+                    return function(*args, **kwargs)
+            return timed_function
+        return decorate
+
+
+def timing(clock: Stopwatch, window: Window, *, updates: int, traces: dict, batch_lengths: list[int]) -> dict:
+    """Where the loop's time went (timing.json). train_seconds is the loop without evaluations and checkpoints:
+    the steps (tracing included) and the waits on the input pipeline. batch_lengths: the first epoch's."""
+    seconds = {key: round(value, 3) for key, value in clock.seconds.items()}
+    train = clock.seconds["loop"] - clock.seconds["evaluation"] - clock.seconds["checkpoint"]
+    totals = window.totals
+    return {"updates": updates, "examples": int(totals["examples"]), "seconds": seconds,
+            "train_seconds": round(train, 3), "examples_per_second": round(totals["examples"] / max(train, 1e-9), 2),
+            "input_wait_share": round(clock.seconds["input"] / max(train, 1e-9), 4),
+            "padding_share": round(1 - totals["tokens"] / max(totals["slots"], 1.0), 4),
+            "traces": dict(traces), "batch_lengths": batch_lengths}

@@ -13,6 +13,7 @@ after `growth_interval` finite steps in a row it is doubled again. The step read
 bfloat16 and float32 need no scaling: `LossScale(enabled=False)` keeps scale 1 and the same step code.
 """
 
+import pathlib
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -82,3 +83,35 @@ class LossScale(tf.Module):
         self.good_steps.assign(tf.where(grow, zero, good))
         self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         return finite
+
+
+# The CPU instructions that make a reduced-precision matmul faster than float32 (Linux /proc/cpuinfo names).
+NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+
+
+def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> set[str]:
+    """The instruction-set flags of the first CPU; empty where /proc/cpuinfo does not exist."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def precision_warning(precision: str, flags: set[str] | None = None) -> str | None:
+    """Why --precision=bf16/fp16 would run slower than fp32 on this machine, or None.
+
+    Without an accelerator, reduced precision only pays on a CPU with native bfloat16/float16 matmuls; on
+    others (AVX2 CPUs) TensorFlow converts and runs slower than float32 (bf16 ~120 against ~174 GFLOP/s on
+    the 2-core AVX2 machine tfft is benchmarked on: python -m tfft.bench --mode=train_step --precision=bf16).
+    """
+    if precision == "fp32" or tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        return None
+    needed = NATIVE_CPU_FLAGS[precision]
+    if (cpu_flags() if flags is None else flags) & set(needed):
+        return None
+    return (f"--precision={precision} on a CPU without native {precision} matmuls ({' or '.join(needed)} not in "
+            f"/proc/cpuinfo): it runs slower than --precision=fp32 here; mixed precision is for GPUs and TPUs")

@@ -1,12 +1,14 @@
-"""The compiled steps the loop calls. Each is a plain function of tensors, traced once per batch shape.
+"""The compiled steps the loop calls. Each is a plain function of tensors; tfft.bench times them.
 
 Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES 'Distribution'):
-- `gradients` (jit-compiled when --xla): forward, masked loss, backward for one micro-batch on one replica;
-  only the trainable variables are watched, so frozen ones get no gradient at all.
+- `gradients` (jit-compiled when --xla, once per batch shape; otherwise one graph for every batch length): forward,
+  masked loss, backward for one micro-batch on one replica; only the trainable variables are watched, so frozen
+  ones get no gradient at all.
 - `accumulate` adds them into a GradientAccumulator, whose variables aggregate by SUM: under a strategy the
   add is the cross-replica all-reduce, outside any XLA cluster.
-- `apply`: unscale (fp16), finiteness check (after the reduction), global-norm clipping and the optimizer
-  update; a non-finite step is skipped without advancing the optimizer's step or the schedule.
+- `apply` (jit-compiled on one device): unscale (fp16), finiteness check (after the reduction), global-norm
+  clipping and the optimizer update; a non-finite step is skipped without advancing the optimizer's step or the
+  schedule.
 Gradients are of loss sums (over labelled examples or tokens, divided by a fixed `normalizer` only to keep
 their scale like a mean's); `apply` divides the accumulated sum by the label weight of everything accumulated,
 so k micro-batches, or N replicas, give exactly the gradient of the mean loss over one batch k (or N) times
@@ -35,10 +37,26 @@ class TrainSteps:
         with strategy.scope():
             self.accumulator = GradientAccumulator(trainable)
         self.traces = {"gradients": 0, "predict": 0}
-        self._gradients = tf.function(self._replica_gradients, jit_compile=xla)
-        self.predict = tf.function(self._replica_predict, jit_compile=xla)  # logits of a non-distributed batch
-        self.accumulate = tf.function(self._accumulate)
-        self.apply = tf.function(self._apply)
+        self.xla = xla
+        # Without XLA one graph serves every batch length (see `trace_any_length`; otherwise the second length
+        # retraces with the length left unknown). XLA compiles each shape anyway.
+        self._gradients = tf.function(self._replica_gradients, jit_compile=xla, reduce_retracing=not xla)
+        self.predict = tf.function(self._replica_predict, jit_compile=xla,  # logits of a non-distributed batch
+                                   reduce_retracing=not xla)
+        self.accumulate = tf.function(self._accumulate, reduce_retracing=not xla)
+        # The update is elementwise work over every trainable parameter (AdamW reads 4 floats and writes 3 per
+        # parameter): XLA fuses it into one pass per variable, 1.8x faster on CPU than op by op (tfft.bench),
+        # whatever --xla says about the model. Not over several devices: one XLA cluster cannot reach the
+        # variables' copies on the others.
+        self.apply = tf.function(self._apply, jit_compile=strategy.num_replicas_in_sync == 1)
+
+    def trace_any_length(self, train_spec, eval_spec) -> None:
+        """Without XLA, traces `accumulate` and `predict` once for the element specs of the training and
+        evaluation datasets, whose length dimension is unknown: no batch length traces again (each trace of the
+        step costs 3-5 s on 2 cores). Under XLA every shape compiles on its first batch instead."""
+        if not self.xla:
+            self.accumulate.get_concrete_function(train_spec)
+            self.predict.get_concrete_function(eval_spec)
 
     def _replica_gradients(self, batch: dict):
         self.traces["gradients"] += 1  # a Python side effect: counts traces, i.e. distinct batch shapes
@@ -55,15 +73,16 @@ class TrainSteps:
         return forward(self.model, batch, training=False)
 
     def _accumulate(self, batch):
-        """Adds one (distributed) micro-batch's gradients; returns its (loss sum, label weight, examples, tokens),
-        summed over replicas."""
+        """Adds one (distributed) micro-batch's gradients; returns its (loss sum, label weight, examples, tokens,
+        token slots), summed over replicas."""
 
         def replica(batch):
             grads, loss_sum, weight = self._gradients(batch)
             self.accumulator.add(grads)
             examples = tf.reduce_sum(tf.cast(batch["example_index"] >= 0, tf.float32))
             tokens = tf.reduce_sum(tf.cast(batch["attention_mask"], tf.float32))
-            return loss_sum, weight, examples, tokens
+            slots = tf.cast(tf.size(batch["attention_mask"]), tf.float32)  # tokens + padding
+            return loss_sum, weight, examples, tokens, slots
 
         per_replica = self.strategy.run(replica, (batch,))
         return tuple(self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None) for x in per_replica)
