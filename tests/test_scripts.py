@@ -1,6 +1,7 @@
 """The study scripts end to end in --smoke mode (the embedded samples, a few steps each): each one command that
-ends in a report holding what its study is about."""
+ends in a report holding what its study is about; and the table of scripts/bench_vs_peers.py."""
 
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -50,3 +51,28 @@ def test_ner_study(tmp_path):
     assert "Test scores per entity type" in report and "| baseline: tfidf_logreg |" in report
     html = (tmp_path / "ner" / "report.html").read_text()
     assert '<mark class="entity' in html
+
+
+def test_bench_vs_peers_table_puts_each_target_beside_its_peer():
+    spec = importlib.util.spec_from_file_location("bench_vs_peers", ROOT / "scripts/bench_vs_peers.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    names = [name for name, _ in script.tfft_runs(pathlib.Path("data"))]
+    assert "train_step distilbert-random xla" in names and names[-2:] == ["epoch sst2", "pipeline sst2"]
+    results = {
+        "train_step minilm": {"examples_per_second": 15.0, "mfu": 0.7},
+        "train_step minilm xla": {"examples_per_second": 13.0, "mfu": 0.6},
+        "peer minilm": {"train_examples_per_s": 12.0, "infer_examples_per_s": 50.0},
+        "infer minilm": {"python": {"examples_per_second": 60.0}, "saved_model": {"examples_per_second": 55.0}},
+        "epoch sst2": {"train_seconds": 90.0, "padding_share": 0.02, "validation": {"accuracy": 0.86123},
+                       "input_wait_share": 0.001, "examples_per_second": 70.0},
+        "peer finetune sst2": {"train_s": 180.0, "padding_share": 0.5, "dev_accuracy": 0.85},
+        "pipeline sst2": {"tokenize_examples_per_second": 14000.0},
+    }
+    table = script.table(results).splitlines()
+    assert "| minilm train ex/s (MFU 70%) | 15.0 | 12.0 | 1.25x |" in table
+    assert "| minilm xla train ex/s (MFU 60%) | 13.0 |  |  |" in table  # the peer has no XLA run
+    assert "| minilm inference ex/s, saved_model | 55.0 | 50.0 | 1.10x |" in table
+    assert "| SST-2 epoch train seconds | 90.0 | 180.0 | 0.50x |" in table
+    assert "| SST-2 dev accuracy | 0.8612 | 0.85 | 1.01x |" in table
+    assert "| tokenization ex/s over training ex/s | 200.0 |  |  |" in table

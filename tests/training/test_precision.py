@@ -1,11 +1,12 @@
-"""Dynamic loss scaling: skip and halve on overflow, double after a run of finite steps, identity when disabled."""
+"""Dynamic loss scaling: skip and halve on overflow, double after a run of finite steps, identity when disabled;
+the warning for a --precision slower than fp32 on this CPU."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfft.optim import AdamW, clip_by_global_norm
-from tfft.training.precision import LossScale, all_finite
+from tfft.training.precision import LossScale, all_finite, cpu_flags, precision_warning
 
 
 def _finite():
@@ -107,3 +108,16 @@ def test_a_compiled_step_skips_the_update_on_overflow():
     assert int(optimizer.step) == 1
     assert bool(step(tf.constant([1.0, 1.0, 1.0])))
     assert float(scaler.current) == 2.0**15 and int(scaler.good_steps) == 0
+
+
+def test_warns_about_reduced_precision_only_without_native_support(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512f avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "fma", "avx512f", "avx512_bf16"}
+    assert cpu_flags(tmp_path / "missing") == set()
+    avx2 = {"avx2", "fma"}
+    assert "runs slower than --precision=fp32" in precision_warning("bf16", avx2)
+    assert "avx512_fp16 or amx_fp16" in precision_warning("fp16", avx2 | {"avx512_bf16"})
+    assert precision_warning("bf16", avx2 | {"avx512_bf16"}) is None
+    assert precision_warning("bf16", avx2 | {"amx_bf16"}) is None
+    assert precision_warning("fp32", set()) is None
