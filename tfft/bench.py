@@ -89,6 +89,15 @@ def _peaks(config: TrainConfig) -> dict:
     return peaks
 
 
+def _synthetic_labels(head: str) -> list[str]:
+    return [f"label_{i}" for i in range(SYNTHETIC_LABELS[head])]
+
+
+def _synthetic_batch(config: TrainConfig, head: str, model: tf.Module) -> dict[str, tf.Tensor]:
+    return synthetic_batch(batch=config.batch_size, length=config.max_seq_length, vocab_size=model.config.vocab_size,
+                           num_labels=SYNTHETIC_LABELS[head], token_level=head == "token_classification")
+
+
 def _speed(seconds: float, examples: int, tokens: int, flops: int, peak: float) -> dict:
     return {"examples_per_second": round(examples / seconds, 2), "tokens_per_second": round(tokens / seconds, 1),
             "gflops_per_second": round(flops / seconds / 1e9, 1), "mfu": round(flops / seconds / 1e9 / peak, 3)}
@@ -98,12 +107,9 @@ def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_ca
     """The real step (grad_accum_steps micro-batches, then the update) on one synthetic batch, again and again."""
     task = TASKS[config.task]
     peaks = _peaks(config)
-    labels = [f"label_{i}" for i in range(SYNTHETIC_LABELS[task.head])]
-    trainer = make_trainer(config, task.head, labels, strategy=tf.distribute.get_strategy(),
+    trainer = make_trainer(config, task.head, _synthetic_labels(task.head), strategy=tf.distribute.get_strategy(),
                            total_steps=warmup_calls + calls)
-    batch = synthetic_batch(batch=config.batch_size, length=config.max_seq_length,
-                            vocab_size=trainer.model.config.vocab_size, num_labels=len(labels),
-                            token_level=task.head == "token_classification")
+    batch = _synthetic_batch(config, task.head, trainer.model)
 
     def step():  # as the loop does it: accumulate, read the label weight, apply, read the step
         weight = sum(float(trainer.steps.accumulate(batch)[1]) for _ in range(config.grad_accum_steps))
@@ -128,10 +134,9 @@ def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: 
     id signature (its text signatures add the in-graph tokenizer: --mode=serve measures those)."""
     task = TASKS[config.task]
     peaks = _peaks(config)
-    labels = [f"label_{i}" for i in range(SYNTHETIC_LABELS[task.head])]
+    labels = _synthetic_labels(task.head)
     model = make_model(config, task.head, labels)
-    batch = synthetic_batch(batch=config.batch_size, length=config.max_seq_length, vocab_size=model.config.vocab_size,
-                            num_labels=len(labels), token_level=task.head == "token_classification")
+    batch = _synthetic_batch(config, task.head, model)
     predict = tf.function(functools.partial(forward, model, training=False), jit_compile=config.xla)
     times = {"python": call_seconds(lambda: predict(batch).numpy(), warmup_calls + calls)}
     export_dir = export_saved_model(model, load_tokenizer(config.model), task=task.name, labels=labels,
