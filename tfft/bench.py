@@ -22,7 +22,6 @@ Example: python -m tfft.bench --mode=serve --run_dir=runs/sst2 --examples=1000
 """
 
 import dataclasses
-import functools
 import json
 import pathlib
 import tempfile
@@ -45,7 +44,7 @@ from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
 from tfft.train import train_config
 from tfft.training.loop import make_model, make_trainer, train_and_evaluate
-from tfft.training.steps import forward
+from tfft.training.steps import compiled_forward
 
 MODES = ("train_step", "infer", "epoch", "pipeline", "tokenizer", "serve")
 flags.DEFINE_enum("mode", "train_step", MODES, "What to measure.")
@@ -137,7 +136,7 @@ def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: 
     labels = _synthetic_labels(task.head)
     model = make_model(config, task.head, labels)
     batch = _synthetic_batch(config, task.head, model)
-    predict = tf.function(functools.partial(forward, model, training=False), jit_compile=config.xla)
+    predict = compiled_forward(model, xla=config.xla)
     times = {"python": call_seconds(lambda: predict(batch).numpy(), warmup_calls + calls)}
     export_dir = export_saved_model(model, load_tokenizer(config.model), task=task.name, labels=labels,
                                     max_length=config.max_seq_length, export_dir=scratch / "export")

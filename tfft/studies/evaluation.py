@@ -12,7 +12,6 @@ import pathlib
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from tfft import files
 from tfft.checkpoints.io import from_pretrained
@@ -24,7 +23,7 @@ from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
 from tfft.tokenization import load_tokenizer
 from tfft.training.evaluation import evaluate, predicted_ids, prediction_records
-from tfft.training.steps import forward
+from tfft.training.steps import compiled_forward
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation")
@@ -77,7 +76,7 @@ def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     batches = Batches(encoded, batch_size=config.batch_size, pad_token_id=tokenizer.pad_token_id,
                       boundaries=bucket_boundaries(run.train.max_seq_length, run.train.padding, run.train.buckets,
                                                     xla=run.train.xla))
-    predict = tf.function(lambda batch: forward(model, batch, training=False), reduce_retracing=True)  # any length
+    predict = compiled_forward(model, xla=False)
     result, predictions = evaluate(predict, batches, examples, data.labels)
     default = config.split + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', pathlib.Path(config.data).name)}"
                               if config.data else "")  # RUN/eval/test stays the run's own test split

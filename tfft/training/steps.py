@@ -15,6 +15,8 @@ so k micro-batches, or N replicas, give exactly the gradient of the mean loss ov
 larger, however the labelled tokens are spread over them.
 """
 
+import functools
+
 import tensorflow as tf
 
 from tfft.optim import GradientAccumulator, clip_by_global_norm
@@ -23,6 +25,12 @@ from tfft.training.losses import masked_cross_entropy
 
 def forward(model, batch: dict, *, training: bool) -> tf.Tensor:
     return model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=training)
+
+
+def compiled_forward(model, *, xla: bool):
+    """The model's evaluation call on a batch dict as one tf.function: under XLA compiled once per batch shape,
+    otherwise one graph for any length (the second length retraces with the length unknown)."""
+    return tf.function(functools.partial(forward, model, training=False), jit_compile=xla, reduce_retracing=not xla)
 
 
 class TrainSteps:
