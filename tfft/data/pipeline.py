@@ -29,7 +29,8 @@ PADDING = ("bucket", "max_length")
 # 0.80 / 0.84 with max-length padding, for 6 shapes instead of 4. Without XLA one graph serves every length
 # (TrainSteps.trace_any_length), so 'auto' allows every length: a batch pads to its longest example, and only the
 # examples carried up from a nearly empty length pay padding (SST-2 at max 128: a padding share of 0.016 against
-# 0.238, one training epoch in 97 s against 124 s on 2 cores; tfft.bench --mode=epoch).
+# 0.238; one training epoch in 97 s against 124 s with the ladder, which also traced once more; 2 cores,
+# tfft.bench --mode=epoch --flagfile=flags/bench_sst2.cfg).
 AUTO_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 

@@ -104,9 +104,9 @@ def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> set[str]
 def precision_warning(precision: str, flags: set[str] | None = None) -> str | None:
     """Why --precision=bf16/fp16 would run slower than fp32 on this machine, or None.
 
-    Without an accelerator, reduced precision only pays on a CPU with native bfloat16/float16 matmuls; on
-    others (AVX2 CPUs) TensorFlow converts and runs slower than float32 (bf16 ~120 against ~174 GFLOP/s on
-    the 2-core AVX2 machine tfft is benchmarked on: python -m tfft.bench --mode=train_step --precision=bf16).
+    Without an accelerator, reduced precision only pays on a CPU with native bfloat16/float16 matmuls: on an
+    AVX2-only CPU a bf16 matmul ran at ~120 against fp32's ~174 GFLOP/s (../shared/bench/README.md), on an
+    AVX-512 BF16 CPU at ~370 against ~200 (python -m tfft.bench --mode=train_step --precision=bf16).
     """
     if precision == "fp32" or tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
         return None
