@@ -44,7 +44,7 @@ from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
 from tfft.train import train_config
 from tfft.training.loop import make_model, make_trainer, train_and_evaluate
-from tfft.training.steps import compiled_forward
+from tfft.training.steps import compiled_predict
 
 MODES = ("train_step", "infer", "epoch", "pipeline", "tokenizer", "serve")
 flags.DEFINE_enum("mode", "train_step", MODES, "What to measure.")
@@ -129,15 +129,15 @@ def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_ca
 
 
 def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: int, scratch: pathlib.Path) -> dict:
-    """Logits of one synthetic batch: the model called as evaluation calls it, then the exported SavedModel's
+    """One synthetic batch: the model called as evaluation calls it (logits, loss, probabilities), then the exported SavedModel's
     id signature (its text signatures add the in-graph tokenizer: --mode=serve measures those)."""
     task = TASKS[config.task]
     peaks = _peaks(config)
     labels = _synthetic_labels(task.head)
     model = make_model(config, task.head, labels)
     batch = _synthetic_batch(config, task.head, model)
-    predict = compiled_forward(model, xla=config.xla)
-    times = {"python": call_seconds(lambda: predict(batch).numpy(), warmup_calls + calls)}
+    predict = compiled_predict(model, xla=config.xla)
+    times = {"python": call_seconds(lambda: predict(batch)[2].numpy(), warmup_calls + calls)}
     export_dir = export_saved_model(model, load_tokenizer(config.model), task=task.name, labels=labels,
                                     max_length=config.max_seq_length, export_dir=scratch / "export")
     serve = tf.saved_model.load(str(export_dir)).signatures["predict_ids"]

@@ -5,12 +5,14 @@ import dataclasses
 import json
 
 from tfft.data import DataConfig, DataError
+from tfft.models import CLASSIFICATION_HEADS, NER_HEADS, HeadConfig
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("linear", "cosine", "constant")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
-HEADS = ("hf", "mlp", "attention_pool")
+HEADS = ("hf",) + CLASSIFICATION_HEADS + NER_HEADS
+FEATURE_DTYPES = {"fp16": "float16", "fp32": "float32"}
 INITS = ("pretrained", "random")
 SELECTS = ("best", "last")
 # Validation metrics --metric_for_best may name, per task; the first is the default. 'loss' is minimised.
@@ -49,6 +51,15 @@ class TrainConfig:
     grad_accum_steps: int = 1
     freeze: str = "none"
     head: str = "hf"
+    head_hidden: int = 0
+    head_layers: int = 1
+    head_activation: str = "gelu"
+    head_dropout: float = 0.1
+    head_pooling: str = ""
+    bidirectional: bool = False
+    crf_constraints: bool = True
+    feature_cache: str = "auto"
+    feature_dtype: str = "fp16"
     layer_lr_decay: float = 1.0
     precision: str = "fp32"
     xla: bool = False
@@ -94,7 +105,23 @@ class TrainConfig:
              f"one of {', '.join(METRICS.get(self.task, ()))} for --task={self.task}")
         need(0 < self.layer_lr_decay <= 1, "layer_lr_decay", "a factor in (0, 1] (1: off)")
         need(self.head in HEADS, "head", " / ".join(HEADS))
-        need(self.head == "hf" or self.task != "ner", "head", "hf for NER (mlp and attention_pool classify texts)")
+        task_heads = ("hf",) + (NER_HEADS if self.task == "ner" else CLASSIFICATION_HEADS)
+        need(self.head in task_heads, "head", f"{' / '.join(task_heads)} for --task={self.task}")
+        need(self.head != "hf" or not self.head_pooling, "head_pooling", "nothing with --head=hf (pooling belongs to "
+             "tfft's heads)")
+        need(self.head != "hf" or not self.bidirectional, "bidirectional", "a recurrent --head (rnn, gru, lstm, "
+             "lstm_crf), not hf")
+        if self.head in NER_HEADS:  # the CRF scores one tag per word, with its own likelihood
+            need(not self.label_all_subtokens, "label_all_subtokens", f"off with --head={self.head} (the CRF tags "
+                 "each word once, at its first sub-token)")
+            need(self.class_weights == "none", "class_weights", f"none with --head={self.head} (a CRF's loss is "
+                 "the sequence likelihood)")
+            need(self.label_smoothing == 0, "label_smoothing", f"0 with --head={self.head} (a CRF's loss is the "
+                 "sequence likelihood)")
+        self.head_config()  # the head's own checks
+        need(self.feature_cache == "auto" or self.feature_cache == "off" or self.freeze == "all", "feature_cache",
+             "auto or off unless --freeze=all (only a frozen encoder's features can be cached)")
+        need(self.feature_dtype in FEATURE_DTYPES, "feature_dtype", " / ".join(FEATURE_DTYPES))
         need(self.precision in PRECISIONS, "precision", " / ".join(PRECISIONS))
         need(self.class_weights in ("none", "balanced"), "class_weights", "none or balanced")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "a value in [0, 1)")
@@ -109,6 +136,14 @@ class TrainConfig:
         need(self.select in SELECTS, "select", " / ".join(SELECTS))
         need(self.select == "best" or self.early_stopping_patience is None, "select",
              "best with --early_stopping_patience (early stopping keeps the best evaluation)")
+
+    def head_config(self) -> HeadConfig | None:
+        """The custom head the --head* flags describe; None for Hugging Face's (--head=hf)."""
+        if self.head == "hf":
+            return None
+        return HeadConfig(kind=self.head, hidden=self.head_hidden, layers=self.head_layers,
+                          activation=self.head_activation, dropout=self.head_dropout, pooling=self.head_pooling,
+                          bidirectional=self.bidirectional, crf_constraints=self.crf_constraints)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -170,6 +170,13 @@ def encode_words(
     )
 
 
+def first_tokens(word_ids: tf.Tensor) -> tf.Tensor:
+    """word_ids [B, L] -> bool [B, L]: the first token of each word, where a word's tag is read (and where a CRF
+    scores it)."""
+    previous = tf.pad(word_ids[:, :-1], [[0, 0], [1, 0]], constant_values=NO_WORD)
+    return (word_ids != NO_WORD) & (word_ids != previous)
+
+
 def pad_batch(features: Features, length: int, *, pad_token_id: int) -> dict[str, np.ndarray]:
     """Right-pad a batch of features to `length` tokens as [batch, length] int32 arrays.
 

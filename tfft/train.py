@@ -9,7 +9,8 @@ import pathlib
 from absl import flags, logging
 
 from tfft import cli
-from tfft.config import RunConfig, TrainConfig
+from tfft.config import HEADS, RunConfig, TrainConfig
+from tfft.models.layers import ACTIVATIONS
 from tfft.runs import check_run, start_run
 from tfft.training.loop import train_and_evaluate
 
@@ -32,8 +33,23 @@ flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per update: the updat
 flags.DEFINE_string("freeze", "none", "none | embeddings | all (train the head only) | bottom:N.")
 flags.DEFINE_float("layer_lr_decay", 1.0, "Layer-wise learning-rate decay: block n-k learns at lr * decay**k, "
                    "the embeddings at lr * decay**(n+1), the head at lr (1: off).")
-flags.DEFINE_enum("head", "hf", ["hf", "mlp", "attention_pool"], "Classification head: Hugging Face's layout (fine-"
-                  "tuned Hub heads load), an MLP over [CLS], or masked attention pooling over the tokens.")
+flags.DEFINE_enum("head", "hf", list(HEADS), "The head over the encoder: hf (Hugging Face's layout; fine-tuned Hub "
+                  "heads load); for classification and pairs mlp, attention (masked attention pooling with a learned "
+                  "query), mha (a self-attention block, then pooling), rnn, gru, lstm; for NER crf, lstm_crf.")
+flags.DEFINE_integer("head_hidden", 0, "MLP width, recurrent units, or the mha feed-forward width (0: the encoder's "
+                     "hidden size; mha: 4x).")
+flags.DEFINE_integer("head_layers", 1, "MLP hidden layers.")
+flags.DEFINE_enum("head_activation", "gelu", sorted(ACTIVATIONS), "MLP activation.")
+flags.DEFINE_float("head_dropout", 0.1, "Dropout in tfft's heads.")
+flags.DEFINE_string("head_pooling", "", "How a head pools the token states: mlp cls|mean|max (default cls), mha "
+                    "mean|max|cls (default mean), rnn/gru/lstm last|mean|max (default last).")
+flags.DEFINE_boolean("bidirectional", False, "Recurrent heads (rnn, gru, lstm, lstm_crf) read both directions.")
+flags.DEFINE_boolean("crf_constraints", True, "CRF heads never decode I-X after anything but B-X / I-X.")
+flags.DEFINE_string("feature_cache", "auto", "With --freeze=all: the frozen encoder's outputs are computed once per "
+                    "split and the head trains on them. auto: cached under $TFFT_CACHE/encoder (default "
+                    "~/.cache/tfft/encoder), keyed by model, data, max length and tokenizer; off: run the encoder "
+                    "every step; or a directory for this model and data.")
+flags.DEFINE_enum("feature_dtype", "fp16", ["fp16", "fp32"], "How cached encoder features are stored.")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16", "fp16"], "Matmul precision; variables stay float32; fp16 "
                   "uses dynamic loss scaling.")
 flags.DEFINE_boolean("xla", False, "Compile the train and predict steps with XLA (jit_compile).")
@@ -70,7 +86,10 @@ def train_config(values) -> TrainConfig:
         warmup_steps=values.warmup_steps, schedule=values.schedule, optimizer=values.optimizer,
         weight_decay=values.weight_decay, momentum=values.momentum, nesterov=values.nesterov,
         clip_norm=values.clip_norm or None, grad_accum_steps=values.grad_accum_steps, freeze=values.freeze,
-        head=values.head, layer_lr_decay=values.layer_lr_decay,
+        head=values.head, head_hidden=values.head_hidden, head_layers=values.head_layers,
+        head_activation=values.head_activation, head_dropout=values.head_dropout, head_pooling=values.head_pooling,
+        bidirectional=values.bidirectional, crf_constraints=values.crf_constraints,
+        feature_cache=values.feature_cache, feature_dtype=values.feature_dtype, layer_lr_decay=values.layer_lr_decay,
         precision=values.precision, xla=values.xla, class_weights=values.class_weights,
         label_smoothing=values.label_smoothing, label_all_subtokens=values.label_all_subtokens,
         eval_every=values.eval_every, checkpoint_every=values.checkpoint_every,

@@ -18,7 +18,9 @@ import tensorflow as tf
 
 from tfft import files
 from tfft.checkpoints import formats, hub, names
-from tfft.models import EncoderWithHead, HeadConfig, build_model, head_from_architectures, read_config
+from tfft.models import (ConfigError, EncoderWithHead, HeadConfig, build_model, head_from_architectures, head_task,
+                         read_config)
+from tfft.models.heads import named_variables
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +126,10 @@ def from_config(name_or_path: str | os.PathLike, head: str | None = None, *, num
     model_dir = hub.resolve(name_or_path, revision)
     config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
     saved_head = model_dir / HEAD_CONFIG
-    if custom_head is None and head in (None, "sequence_classification") and saved_head.is_file():
-        custom_head = HeadConfig(**json.loads(saved_head.read_text(encoding="utf-8")))
-        head = "sequence_classification"
+    if custom_head is None and saved_head.is_file():
+        saved = read_head_config(saved_head)
+        if head in (None, head_task(saved.kind)):
+            custom_head, head = saved, head_task(saved.kind)
     model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed,
                         custom_head=custom_head)
     model.source_dir = model_dir
@@ -159,12 +162,19 @@ def restore(model: tf.Module, model_dir: pathlib.Path, *, ignore_mismatched_size
     if isinstance(model, EncoderWithHead):
         head_file = model_dir / HEAD_WEIGHTS
         if head_file.is_file() and (model_dir / HEAD_CONFIG).is_file():
-            saved = HeadConfig(**json.loads((model_dir / HEAD_CONFIG).read_text(encoding="utf-8")))
-            if saved == model.head_config:
-                load_weights_by_name(model.head.named_variables(), formats.read_safetensors(head_file), head_file)
+            if read_head_config(model_dir / HEAD_CONFIG) == model.head_config:
+                load_weights_by_name(named_variables(model.head), formats.read_safetensors(head_file), head_file)
                 return report
         log.info("%s: no saved %s head; newly initialised", model_dir, model.head_config.kind)
     return report
+
+
+def read_head_config(path: pathlib.Path) -> HeadConfig:
+    """tfft_head.json; a file from another tfft version or edited by hand is a CheckpointError naming it."""
+    try:
+        return HeadConfig(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, ConfigError) as err:
+        raise formats.CheckpointError(f"{path}: not a tfft head config ({err})") from err
 
 
 def load_weights_by_name(variables: dict[str, tf.Variable], tensors: dict[str, np.ndarray], source) -> None:
@@ -202,7 +212,7 @@ def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=Non
         save_file(export_weights(model), str(staging / formats.SAFETENSORS), metadata=SAFETENSORS_METADATA)
         if isinstance(model, EncoderWithHead):
             (staging / HEAD_CONFIG).write_text(json.dumps(dataclasses.asdict(model.head_config)), encoding="utf-8")
-            save_file({name: v.numpy() for name, v in model.head.named_variables().items()},
+            save_file({name: v.numpy() for name, v in named_variables(model.head).items()},
                       str(staging / HEAD_WEIGHTS))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(staging))

@@ -11,6 +11,7 @@ The order of an epoch is a pure function of (seed, epoch), so a resumed run rebu
 skips the batches already done: no iterator state needs saving (tensorflow#48178).
 """
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -111,7 +112,8 @@ class Batches:
     (sequence tasks) or [B, L] (NER; -100 where ignored), word_ids [B, L] (NER), example_index [B] (-1 for
     a filler row). L is one of `boundaries`. With `fixed_batch_size` (the default, one shape per bucket for
     XLA and equal per-replica batches) the epoch's last batch is completed with filler rows; without it,
-    that batch is simply smaller.
+    that batch is simply smaller. `with_features` adds a frozen encoder's cached outputs as float32 `features`:
+    [B, L, H] token states or [B, H] pooled states (zeros for padding and filler rows).
     """
 
     def __init__(self, encoded: Encoded, *, batch_size: int, boundaries: tuple[int, ...], pad_token_id: int,
@@ -124,6 +126,17 @@ class Batches:
         self.seed = seed
         self.shuffle = shuffle
         self.steps_per_epoch = len(self.plan(0))
+        self.features = None
+
+    def with_features(self, features: np.ndarray) -> "Batches":
+        """The same batches with cached encoder features: [T, H] (one row per token, the examples' tokens
+        concatenated as in `encoded.input_ids`) or [N, H] (one row per example)."""
+        if len(features) not in (len(self.encoded.input_ids), len(self.encoded)):
+            raise ValueError(f"{len(features)} feature rows fit neither the {len(self.encoded.input_ids)} tokens nor "
+                             f"the {len(self.encoded)} examples")
+        batches = copy.copy(self)
+        batches.features = tf.constant(np.concatenate([features, np.zeros_like(features[:1])]))  # + a filler row
+        return batches
 
     def plan(self, epoch: int) -> Plan:
         rng = np.random.default_rng([self.seed, epoch]) if self.shuffle else None
@@ -145,6 +158,10 @@ class Batches:
         token_labels = ragged(encoded.labels) if encoded.token_level else None
         word_ids = ragged(encoded.word_ids) if encoded.token_level else None
         example_labels = None if encoded.token_level else tf.constant(np.append(encoded.labels, IGNORE_INDEX), tf.int32)
+        features = self.features
+        per_token = features is not None and len(features) == len(encoded.input_ids) + 1
+        if per_token:  # the filler row appended to the tokens is not a token; the filler example has 0 of them
+            features = tf.RaggedTensor.from_row_lengths(features[:-1], lengths)
 
         def make_batch(indices, length):
             if not fixed:
@@ -163,6 +180,12 @@ class Batches:
                 batch["word_ids"] = dense(word_ids, NO_WORD)
             else:
                 batch["labels"] = tf.gather(example_labels, rows)
+            if per_token:
+                width = tf.constant([features.shape[-1]], tf.int64)
+                states = tf.gather(features, rows).to_tensor(shape=tf.concat([shape, width], 0))
+                batch["features"] = tf.cast(states, tf.float32)  # [B, L, H]
+            elif features is not None:
+                batch["features"] = tf.cast(tf.gather(features, rows), tf.float32)  # [B, H]
             size = self.batch_size if fixed else None
             return {k: tf.ensure_shape(v, [size] + [None] * (v.shape.rank - 1)) for k, v in batch.items()}
 

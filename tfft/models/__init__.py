@@ -14,7 +14,7 @@ from tfft.models.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassi
 from tfft.models.config import ConfigError, read_json
 from tfft.models.distilbert import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification,
                                     DistilBertForTokenClassification, DistilBertModel)
-from tfft.models.heads import EncoderWithHead, HeadConfig
+from tfft.models.heads import CLASSIFICATION_HEADS, NER_HEADS, EncoderWithHead, HeadConfig, head_task
 from tfft.models.transformer import EncoderOutput
 
 CONFIGS = {"distilbert": DistilBertConfig, "bert": BertConfig}
@@ -67,11 +67,13 @@ def head_from_architectures(config) -> str:
 def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                 custom_head: HeadConfig | None = None) -> tf.Module:
     """A freshly initialised model (Hugging Face's init: normal(0, 0.02), zero biases, unit LayerNorm).
-    `custom_head` puts one of tfft's own classification heads on the bare encoder instead of `head`."""
+    `custom_head` puts one of tfft's own heads (tfft/models/heads.py) on the bare encoder instead of Hugging Face's
+    `head` (sequence_classification or token_classification, as the custom head's kind says)."""
     if custom_head is not None:
-        if head != "sequence_classification":
-            raise ConfigError(f"--head={custom_head.kind} is a sequence-classification head; the {head} head "
-                              "has only the Hugging Face layout (--head=hf)")
+        if head != head_task(custom_head.kind):
+            raise ConfigError(f"--head={custom_head.kind} is a {head_task(custom_head.kind)} head, not a {head} head"
+                              f" (heads: {', '.join(CLASSIFICATION_HEADS)} classify texts and pairs, "
+                              f"{', '.join(NER_HEADS)} tag tokens)")
         return EncoderWithHead(MODELS[config.model_type]["encoder"], config, custom_head, compute_dtype=compute_dtype,
                                seed=seed)
     if head not in HEADS:
@@ -79,6 +81,6 @@ def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed
     return MODELS[config.model_type][head](config, compute_dtype=compute_dtype, seed=seed)
 
 
-__all__ = ["BertConfig", "DistilBertConfig", "ConfigError", "EncoderOutput", "EncoderWithHead", "HEADS", "HeadConfig",
-           "MODELS", "build_model",
+__all__ = ["BertConfig", "CLASSIFICATION_HEADS", "DistilBertConfig", "ConfigError", "EncoderOutput", "EncoderWithHead",
+           "HEADS", "HeadConfig", "MODELS", "NER_HEADS", "build_model", "head_task",
            "config_from_dict", "head_from_architectures", "read_config"]

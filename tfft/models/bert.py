@@ -140,9 +140,17 @@ class BertForSequenceClassification(tf.Module):
         self.classifier = Classifier(config.hidden_size, config_io.require_labels(config), config.head_dropout,
                                      rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
+    sequence_features = False
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, token_type_ids, training=training).pooled  # [B, H]
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor, *, training: bool) -> tf.Tensor:
+        return self.classifier(features, training=training)  # [B, C]
+
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        pooled = self.encoder(input_ids, attention_mask, token_type_ids, training=training).pooled  # [B, H]
-        return self.classifier(pooled, training=training)  # [B, C]
+        features = self.features(input_ids, attention_mask, token_type_ids, training=training)
+        return self.head_logits(features, attention_mask, training=training)
 
 
 class BertForTokenClassification(tf.Module):
@@ -156,9 +164,17 @@ class BertForTokenClassification(tf.Module):
         self.classifier = Classifier(config.hidden_size, config_io.require_labels(config), config.head_dropout,
                                      rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
+    sequence_features = True
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # [B,S,H]
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor, *, training: bool) -> tf.Tensor:
+        return self.classifier(features, training=training)  # [B, S, C]
+
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        hidden = self.encoder(input_ids, attention_mask, token_type_ids, training=training).last_hidden_state
-        return self.classifier(hidden, training=training)  # [B, S, C]
+        features = self.features(input_ids, attention_mask, token_type_ids, training=training)
+        return self.head_logits(features, attention_mask, training=training)
 
 
 class BertForMaskedLM(tf.Module):

@@ -139,10 +139,18 @@ class DistilBertForSequenceClassification(tf.Module):
         self.classifier = Classifier(config.dim, config_io.require_labels(config), config.seq_classif_dropout,
                                      rng=rng, compute_dtype=dtype, name="classifier")
 
-    def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        hidden = self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
-        pooled = tf.nn.relu(self.pre_classifier(hidden[:, 0]))  # [B, H]
+    sequence_features = False
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, training=training).last_hidden_state[:, 0]  # [B, H]
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor, *, training: bool) -> tf.Tensor:
+        pooled = tf.nn.relu(self.pre_classifier(features))  # [B, H]
         return self.classifier(pooled, training=training)  # [B, C]
+
+    def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        features = self.features(input_ids, attention_mask, training=training)
+        return self.head_logits(features, attention_mask, training=training)
 
 
 class DistilBertForTokenClassification(tf.Module):
@@ -156,9 +164,17 @@ class DistilBertForTokenClassification(tf.Module):
         self.classifier = Classifier(config.dim, config_io.require_labels(config), config.dropout,
                                      rng=self.encoder.rng, compute_dtype=self.encoder.compute_dtype, name="classifier")
 
+    sequence_features = True
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor, *, training: bool) -> tf.Tensor:
+        return self.classifier(features, training=training)  # [B, S, C]
+
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        hidden = self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
-        return self.classifier(hidden, training=training)  # [B, S, C]
+        features = self.features(input_ids, attention_mask, training=training)
+        return self.head_logits(features, attention_mask, training=training)
 
 
 class DistilBertForMaskedLM(tf.Module):

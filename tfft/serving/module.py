@@ -26,12 +26,13 @@ from tfft import files
 from tfft.checkpoints.io import from_pretrained
 from tfft.config import RunConfig
 from tfft.models.config import ConfigError
+from tfft.models.heads import output_probabilities
 from tfft.runs import best_model_dir, read_run
 from tfft.serving import ServingError
-from tfft.serving.text import NO_WORD, TextEncoder, TextEncoderConfig, read_char_table
+from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
 from tfft.tasks.ner import check_tag, entity_types
-from tfft.tokenization import load_tokenizer
+from tfft.tokenization import first_tokens, load_tokenizer
 
 ASSETS = ("config.json", "label_map.json", "vocab.txt", "tokenizer.json", "run_config.json")
 """Files copied into the export's assets/ directory, for clients and for `tfft.predict`."""
@@ -91,12 +92,11 @@ class ServingModule(tf.Module):
                 "truncated": inputs["truncated"]}
 
     def tag(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Per-word tags read at each word's first token, and the entities they spell (seqeval's reading)."""
+        """Per-word tags read at each word's first token, and the entities they spell (seqeval's reading). With a CRF
+        head the tags are the Viterbi path, decoded in the graph, and a word's score is its tag's marginal."""
         inputs = self.encoder.encode(text)
-        probabilities = tf.nn.softmax(self._logits(inputs), axis=-1)  # [B, L, C]
-        word_ids = inputs["word_ids"]  # [B, L]
-        previous = tf.pad(word_ids[:, :-1], [[0, 0], [1, 0]], constant_values=NO_WORD)
-        first = (word_ids != NO_WORD) & (word_ids != previous)  # [B, L] the first token of each word
+        first = first_tokens(inputs["word_ids"])  # [B, L] the first token of each word
+        probabilities = output_probabilities(self.model, self._logits(inputs), first)  # [B, L, C]; CRF: Viterbi
         word_probabilities = tf.ragged.boolean_mask(probabilities, first)  # [B, (W), C]
         flat = word_probabilities.flat_values  # [W, C]
         tags = word_probabilities.with_flat_values(tf.argmax(flat, axis=-1, output_type=tf.int32))  # [B, (W)]

@@ -19,11 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfft.checkpoints.io import from_pretrained
+from tfft.models.heads import output_probabilities
 from tfft.serving import ServingError
 from tfft.runs import best_model_dir, read_run
 from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
-from tfft.tokenization import encode_texts, load_tokenizer, pad_batch, word_predictions
+from tfft.tokenization import NO_WORD, encode_texts, first_tokens, load_tokenizer, pad_batch, word_predictions
 
 
 class SavedModelPredictor:
@@ -68,17 +69,19 @@ class ModelPredictor:
         self.max_length = max_length
         ids = tf.TensorSpec([None, None], tf.int32)
         self._probabilities = tf.function(
-            lambda input_ids, attention_mask, token_type_ids: tf.nn.softmax(
-                self.model(input_ids, attention_mask, token_type_ids, training=False), axis=-1),
-            input_signature=[ids, ids, ids])
+            lambda input_ids, attention_mask, token_type_ids, word_ids: output_probabilities(
+                self.model, self.model(input_ids, attention_mask, token_type_ids, training=False),
+                first_tokens(word_ids)),
+            input_signature=[ids, ids, ids, ids])
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list[dict]:
         token_level = self.task.head == "token_classification"
         features = encode_texts(self.tokenizer, texts, max_length=self.max_length,
                                 text_pairs=text_pairs if self.task.pair else None, with_words=token_level)
         batch = pad_batch(features, max(features.lengths(), default=1), pad_token_id=self.tokenizer.pad_token_id)
-        probabilities = self._probabilities(batch["input_ids"], batch["attention_mask"],
-                                            batch["token_type_ids"]).numpy()
+        word_ids = batch.get("word_ids", np.full_like(batch["input_ids"], NO_WORD))  # classification: no words
+        probabilities = self._probabilities(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
+                                            word_ids).numpy()
         if not token_level:
             return _classification_records(texts, text_pairs, probabilities, features.truncated, self.labels)
         records = []

@@ -23,7 +23,7 @@ from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
 from tfft.tokenization import load_tokenizer
 from tfft.training.evaluation import evaluate, predicted_ids, prediction_records
-from tfft.training.steps import compiled_forward
+from tfft.training.steps import compiled_predict
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation")
@@ -76,7 +76,7 @@ def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     batches = Batches(encoded, batch_size=config.batch_size, pad_token_id=tokenizer.pad_token_id,
                       boundaries=bucket_boundaries(run.train.max_seq_length, run.train.padding, run.train.buckets,
                                                     xla=run.train.xla))
-    predict = compiled_forward(model, xla=False)
+    predict = compiled_predict(model, xla=False)
     result, predictions = evaluate(predict, batches, examples, data.labels)
     default = config.split + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', pathlib.Path(config.data).name)}"
                               if config.data else "")  # RUN/eval/test stays the run's own test split

@@ -6,16 +6,15 @@ NER predictions are read per word from the first sub-token of each word (words c
 """
 
 import numpy as np
-import tensorflow as tf
 
 from tfft.data import Batches, Examples, LabelSpace
 from tfft.tasks import metrics
 from tfft.tokenization import word_predictions
-from tfft.training.losses import masked_cross_entropy
 
 
 def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) -> tuple[dict, list[np.ndarray]]:
-    """(metrics with 'loss', predictions) of a split; `predict(batch)` gives logits (TrainSteps.predict).
+    """(metrics with 'loss', predictions) of a split; `predict(batch)` gives (loss sum, label weight, probabilities)
+    (tfft.training.steps.predict, compiled: TrainSteps.predict or compiled_predict).
 
     Predictions are probabilities in example order: [labels] per example, or [words, labels] per sentence for
     NER, with a NaN row for each word that has no token (cut by truncation).
@@ -24,11 +23,10 @@ def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) 
     token_level = examples.words is not None
     predictions: list = [None] * len(examples)
     for batch in batches.dataset():
-        logits = predict(batch)
-        batch_loss, batch_weight = masked_cross_entropy(logits, batch["labels"])
+        batch_loss, batch_weight, probabilities = predict(batch)
         loss_sum += float(batch_loss)
         weight_sum += float(batch_weight)
-        probabilities = tf.nn.softmax(logits, axis=-1).numpy().astype(np.float64)
+        probabilities = probabilities.numpy().astype(np.float64)
         rows = batch["example_index"].numpy()
         word_ids = batch["word_ids"].numpy() if token_level else None
         for row, index in enumerate(rows):

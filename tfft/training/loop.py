@@ -19,14 +19,14 @@ import tqdm
 
 from tfft import files
 from tfft.checkpoints.io import from_config, from_pretrained, restore, save_pretrained
-from tfft.config import METRICS, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
+from tfft.config import FEATURE_DTYPES, METRICS, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
 from tfft.data import Batches, bucket_boundaries, encode_data, load_data
-from tfft.data.features import DEFAULT_CACHE_DIR
-from tfft.models import HeadConfig
+from tfft.data.features import DEFAULT_CACHE_DIR, tokenizer_fingerprint
 from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
 from tfft.serving.module import export_run
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
+from tfft.training import feature_cache
 from tfft.training.evaluation import evaluate, prediction_records, records_markdown
 from tfft.training.freeze import layer_lr_scales, trainable_variables
 from tfft.training.losses import balanced_class_weights
@@ -81,7 +81,7 @@ def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Modu
     if warning:
         log.warning(warning)
     options = dict(head=head, labels=labels, seed=config.seed, compute_dtype=tf.as_dtype(PRECISIONS[config.precision]),
-                   custom_head=None if config.head == "hf" else HeadConfig(kind=config.head))
+                   custom_head=config.head_config())
     if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
         return from_config(config.model, **options)
     return from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
@@ -105,7 +105,7 @@ def make_trainer(config: TrainConfig, head: str, labels: Sequence[str], *, strat
         loss_scale = LossScale(enabled=config.precision == "fp16")
     steps = TrainSteps(model, trainable, optimizer, loss_scale, strategy=strategy, xla=config.xla,
                        clip_norm=config.clip_norm, class_weights=class_weights, label_smoothing=config.label_smoothing,
-                       normalizer=config.batch_size * config.grad_accum_steps)
+                       normalizer=config.batch_size * config.grad_accum_steps, frozen_encoder=config.freeze == "all")
     log.info("%s: %d of %d variables trainable (--freeze=%s), %s parameters", type(model).__name__, len(trainable),
              len(model.trainable_variables), config.freeze, f"{sum(int(np.prod(v.shape)) for v in trainable):,}")
     return Trainer(model, trainable, schedule, optimizer, loss_scale, steps)
@@ -155,6 +155,19 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         config, task.head, data.labels.names, strategy=strategy, total_steps=total_steps, class_weights=class_weights)
     with strategy.scope():
         progress = Progress()
+    clock = Stopwatch()
+    if config.freeze == "all" and config.feature_cache != "off":  # the frozen encoder's outputs, computed once
+        description = feature_cache.describe(model, encoded, model_name=config.model,
+                                             tokenizer=tokenizer_fingerprint(tokenizer),
+                                             max_length=config.max_seq_length,
+                                             dtype=FEATURE_DTYPES[config.feature_dtype])
+        with clock("features"):
+            features = feature_cache.encoder_features(
+                model, encoded, directory=None if config.feature_cache == "auto" else pathlib.Path(config.feature_cache),
+                description=description, batch_size=config.eval_batch_size,
+                boundaries=bucket_boundaries(config.max_seq_length), pad_token_id=tokenizer.pad_token_id)
+        train_batches = train_batches.with_features(features["train"])
+        eval_batches = {split: batches.with_features(features[split]) for split, batches in eval_batches.items()}
     steps.trace_any_length(strategy.experimental_distribute_dataset(train_batches.dataset()).element_spec,
                            eval_batches["validation"].dataset().element_spec)
 
@@ -175,7 +188,6 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     if chief:
         files.write_json(output_dir / "data_summary.json", data.summary())
 
-    clock = Stopwatch()
 
     @clock.timed("evaluation")
     def evaluate_and_keep_best(step: int) -> bool:

@@ -1,8 +1,9 @@
-"""The training loss: masked sparse cross-entropy in float32, returned as (sum, weight) so that padding,
-gradient accumulation and replicas divide by the true number of labelled examples or tokens (STYLE 13).
+"""The training loss, returned as (sum, weight) so that padding, gradient accumulation and replicas divide by the
+true number of labelled examples or tokens (STYLE 13).
 
-Matches torch.nn.CrossEntropyLoss(weight=class_weights, ignore_index=-100, label_smoothing=eps,
-reduction='sum'), with the weight sum returned for the mean.
+Masked sparse cross-entropy in float32 matches torch.nn.CrossEntropyLoss(weight=class_weights, ignore_index=-100,
+label_smoothing=eps, reduction='sum'), with the weight sum returned for the mean. A model with a CRF (NER heads
+crf, lstm_crf) is trained on the negative log-likelihood of the gold tag sequences instead, per labelled token.
 """
 
 import numpy as np
@@ -34,6 +35,18 @@ def masked_cross_entropy(logits: tf.Tensor, labels: tf.Tensor, *, class_weights:
     else:
         per_position = nll * weights
     return tf.reduce_sum(per_position), tf.reduce_sum(weights)
+
+
+def model_loss(model, logits: tf.Tensor, labels: tf.Tensor, *, class_weights: tf.Tensor | None = None,
+               label_smoothing: float = 0.0) -> tuple[tf.Tensor, tf.Tensor]:
+    """The loss of `model`'s logits: (sum, weight) of the cross-entropy, or of the CRF's negative log-likelihood
+    of each sentence over its labelled tokens (the words' first sub-tokens) with the labelled tokens as weight."""
+    crf = getattr(model, "crf", None)
+    if crf is None:
+        return masked_cross_entropy(logits, labels, class_weights=class_weights, label_smoothing=label_smoothing)
+    positions = labels != IGNORE_INDEX  # [B, L]
+    negative_log_likelihood = -crf.log_likelihood(logits, labels, positions)  # [B]
+    return tf.reduce_sum(negative_log_likelihood), tf.reduce_sum(tf.cast(positions, tf.float32))
 
 
 def balanced_class_weights(counts: np.ndarray) -> np.ndarray:

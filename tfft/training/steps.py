@@ -1,8 +1,8 @@
 """The compiled steps the loop calls. Each is a plain function of tensors; tfft.bench times them.
 
 Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES 'Distribution'):
-- `gradients` (jit-compiled when --xla, once per batch shape; otherwise one graph for every batch length): forward,
-  masked loss, backward for one micro-batch on one replica; only the trainable variables are watched, so frozen
+- `gradients` (jit-compiled when --xla, once per batch shape; otherwise one graph for every batch length): forward
+  (from cached encoder features when the batch has them), masked loss (or a CRF's), backward for one micro-batch on one replica; only the trainable variables are watched, so frozen
   ones get no gradient at all.
 - `accumulate` adds them into a GradientAccumulator, whose variables aggregate by SUM: under a strategy the
   add is the cross-replica all-reduce, outside any XLA cluster.
@@ -19,18 +19,36 @@ import functools
 
 import tensorflow as tf
 
+from tfft.models.heads import output_probabilities
 from tfft.optim import GradientAccumulator, clip_by_global_norm
-from tfft.training.losses import masked_cross_entropy
+from tfft.tokenization import IGNORE_INDEX
+from tfft.training.losses import model_loss
 
 
-def forward(model, batch: dict, *, training: bool) -> tf.Tensor:
-    return model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=training)
+def forward(model, batch: dict, *, training: bool, frozen_encoder: bool = False) -> tf.Tensor:
+    """The model's logits for a batch. A frozen encoder (--freeze=all) runs in inference mode, without dropout: it
+    is a fixed feature extractor, and its features are then exactly what a feature cache holds; a batch with
+    cached `features` skips it altogether."""
+    if "features" not in batch and not frozen_encoder:
+        return model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=training)
+    features = batch.get("features")
+    if features is None:
+        features = model.features(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=False)
+    return model.head_logits(features, batch["attention_mask"], training=training)
 
 
-def compiled_forward(model, *, xla: bool):
-    """The model's evaluation call on a batch dict as one tf.function: under XLA compiled once per batch shape,
-    otherwise one graph for any length (the second length retraces with the length unknown)."""
-    return tf.function(functools.partial(forward, model, training=False), jit_compile=xla, reduce_retracing=not xla)
+def predict(model, batch: dict) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(loss sum, label weight, per-label probabilities) of an evaluation batch: what `evaluate` reads. For a CRF
+    the probabilities mark the Viterbi path (tfft.models.heads.output_probabilities)."""
+    logits = forward(model, batch, training=False)
+    loss_sum, weight = model_loss(model, logits, batch["labels"])
+    return loss_sum, weight, output_probabilities(model, logits, batch["labels"] != IGNORE_INDEX)
+
+
+def compiled_predict(model, *, xla: bool):
+    """`predict` as one tf.function: under XLA compiled once per batch shape, otherwise one graph for any length
+    (the second length retraces with the length unknown)."""
+    return tf.function(functools.partial(predict, model), jit_compile=xla, reduce_retracing=not xla)
 
 
 class TrainSteps:
@@ -38,8 +56,9 @@ class TrainSteps:
 
     def __init__(self, model, trainable: list[tf.Variable], optimizer, loss_scale, *, strategy: tf.distribute.Strategy,
                  xla: bool, clip_norm: float | None, class_weights: tf.Tensor | None, label_smoothing: float,
-                 normalizer: float):
+                 normalizer: float, frozen_encoder: bool = False):
         self.model, self.trainable, self.optimizer, self.loss_scale = model, trainable, optimizer, loss_scale
+        self.frozen_encoder = frozen_encoder
         self.strategy, self.clip_norm, self.normalizer = strategy, clip_norm, float(normalizer)
         self.class_weights, self.label_smoothing = class_weights, label_smoothing
         with strategy.scope():
@@ -49,7 +68,7 @@ class TrainSteps:
         # Without XLA one graph serves every batch length (see `trace_any_length`; otherwise the second length
         # retraces with the length left unknown). XLA compiles each shape anyway.
         self._gradients = tf.function(self._replica_gradients, jit_compile=xla, reduce_retracing=not xla)
-        self.predict = tf.function(self._replica_predict, jit_compile=xla,  # logits of a non-distributed batch
+        self.predict = tf.function(self._replica_predict, jit_compile=xla,  # `predict` of a non-distributed batch
                                    reduce_retracing=not xla)
         self.accumulate = tf.function(self._accumulate, reduce_retracing=not xla)
         # The update is elementwise work over every trainable parameter (AdamW reads 4 floats and writes 3 per
@@ -70,15 +89,15 @@ class TrainSteps:
         self.traces["gradients"] += 1  # a Python side effect: counts traces, i.e. distinct batch shapes
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.trainable)
-            logits = forward(self.model, batch, training=True)
-            loss_sum, weight = masked_cross_entropy(logits, batch["labels"], class_weights=self.class_weights,
-                                                    label_smoothing=self.label_smoothing)
+            logits = forward(self.model, batch, training=True, frozen_encoder=self.frozen_encoder)
+            loss_sum, weight = model_loss(self.model, logits, batch["labels"], class_weights=self.class_weights,
+                                          label_smoothing=self.label_smoothing)
             scaled = self.loss_scale.scale(loss_sum / self.normalizer)
         return tape.gradient(scaled, self.trainable), loss_sum, weight
 
     def _replica_predict(self, batch: dict):
         self.traces["predict"] += 1
-        return forward(self.model, batch, training=False)
+        return predict(self.model, batch)
 
     def _accumulate(self, batch):
         """Adds one (distributed) micro-batch's gradients; returns its (loss sum, label weight, examples, tokens,
