@@ -82,6 +82,19 @@ def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, x
         assert line["traces"] == {"gradients": 1, "predict": 1}
 
 
+def test_head_epoch_bench_times_the_frozen_encoder_against_its_cache(tmp_path, tiny_model):
+    line = json_line(bench("--mode=head_epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
+                           "--batch_size=16", "--head=gru", "--head_hidden=8", "--feature_dtype=fp32", f"--cache_dir={tmp_path}",
+                           model=tiny_model))
+    seconds = line["epoch_train_seconds"]
+    assert set(seconds) == {"uncached", "first_pass", "cached"} and all(value > 0 for value in seconds.values())
+    assert line["speedup_per_epoch"] == round(seconds["uncached"] / seconds["cached"], 1)
+    assert line["features_seconds"]["compute_and_write"] > 0 and line["features_seconds"]["read"] > 0
+    assert line["cache_mb"] > 0 and line["head"] == "gru" and line["freeze"] == "all"
+    # the same weights and batches either way, no dropout in a frozen encoder: the same validation numbers
+    assert line["validation"]["uncached"]["accuracy"] == line["validation"]["cached"]["accuracy"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--dataset=/no/such/dir"], "error: --dataset=/no/such/dir: no such file or directory"),
     (["--max_seq_length=abc"], "error: flag --max_seq_length=abc"),

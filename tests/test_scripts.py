@@ -4,6 +4,7 @@ ends in a report holding what its study is about; and the table of scripts/bench
 import importlib.util
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -36,14 +37,63 @@ def test_head_only_study_compares_class_weights(tmp_path):
     assert refit["data"]["train_label_fraction"] == "positive:0.1" and refit["data"]["train_on_validation"]
 
 
-def test_freeze_study_on_pairs(tmp_path):
-    report = study("study_freeze_pairs.py", tmp_path / "freeze")
-    chosen = json.loads((tmp_path / "freeze" / "freeze" / "result.json").read_text())["pick"]["params"]["freeze"]
-    assert f"stage 2: lr and optimizer with --freeze={chosen}" in report
-    for column in ("test accuracy", "test f1_macro", "test precision_macro", "test recall_macro"):
-        assert column in report
-    stage2 = json.loads((tmp_path / "freeze" / "optimizer" / "sweep.json").read_text())
-    assert len(stage2["runs"]) == 4 and all(r["status"] == "finished" for r in stage2["runs"])
+def test_pair_study_reports_freeze_settings_optimizers_and_reproduces_every_test_number(tmp_path):
+    out = tmp_path / "pairs"
+    report = study("study_pairs.py", out)
+    sections = {title: body for title, body in re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", report, re.M | re.S)}
+    assert {"Architecture", "Data", "Stage 1: what to freeze", "All runs", "Reproduced from the saved models"} <= \
+        set(sections)
+    assert "| head | --head=attention, " in sections["Architecture"]
+    for image in ("label_balance", "lengths", "overlap"):
+        assert f"(data/{image}.png)" in sections["Data"] and (out / "data" / f"{image}.png").is_file()
+
+    freeze = sections["Stage 1: what to freeze"]
+    chosen = json.loads((out / "freeze" / "result.json").read_text())["pick"]["params"]["freeze"]
+    assert f"Chosen for stage 2: --freeze={chosen}" in freeze
+    for setting in ("all", "bottom:3", "none"):
+        run_dir = out / "freeze" / "runs" / f"freeze={setting.replace(':', '-')}"
+        tested = json.loads((run_dir / "test_metrics.json").read_text())
+        cells = re.escape(" | ".join([*(f"{tested[m]:.4f}" for m in ("accuracy", "precision_macro", "recall_macro",
+                                                                       "f1_macro")), "finished"]))
+        assert re.search(rf"^\| {re.escape(setting)} \|.*\| {cells} \|$", freeze, re.M)
+        body = freeze.split(f"### --freeze={setting}: ")[1].split("### ")[0]
+        assert f"(report_files/loss_freeze_{setting.replace(':', '-')}.png)" in body
+        predictions = {(r["text"], r["text_pair"]): r for r in
+                       map(json.loads, (run_dir / "test_predictions.jsonl").read_text().splitlines())}
+        mistakes = re.findall(r"^\| \d+ \| (.+?) \| (.+?) \| (\w+) \| (\w+) \| ([\d.]+) \| ([\d.]+) \|$", body, re.M)
+        assert len(mistakes) >= 2
+        for text, text_pair, gold, predicted, p_predicted, p_gold in mistakes:  # as the run predicted at training
+            record = predictions[(text, text_pair)]
+            assert gold == record["gold"] != predicted == record["predicted"]
+            assert abs(float(p_predicted) - record["probabilities"][predicted]) < 1e-3
+            assert abs(float(p_gold) - record["probabilities"][gold]) < 1e-3
+
+    stage2 = next(body for title, body in sections.items() if title == f"Stage 2: learning rate and optimizer with "
+                  f"--freeze={chosen}")
+    assert "| lr | optimizer | validation accuracy | test accuracy | test F1 (macro) | status |" in stage2
+    runs = json.loads((out / "optimizer" / "sweep.json").read_text())["runs"]
+    assert len(runs) == 4 and {r["status"] for r in runs} <= {"finished", "diverged"}
+    assert [r["params"]["lr"] for r in runs if r["status"] == "diverged"] == [1e3, 1e3]  # lr=1e3 blows up
+    assert stage2.count("| diverged: ") == 2
+    assert json.loads((out / "optimizer" / "result.json").read_text())["pick"]["params"]["lr"] == 1e-3
+    assert len(re.findall(r"^\| (freeze|optimizer) \|", sections["All runs"], re.M)) == 7
+    assert "All 28 test numbers (4 metrics x 7 runs) reproduced from the saved models (max |difference| = " in \
+        sections["Reproduced from the saved models"]
+
+    # Independently of the study: the chosen run's saved model, reloaded, scores the reported test accuracy.
+    from tfft.data import load_data
+    from tfft.runs import read_run
+    from tfft.serving.predictors import ModelPredictor
+    from tfft.tasks import TASKS
+
+    run_dir = out / "freeze" / "runs" / f"freeze={chosen.replace(':', '-')}"
+    run = read_run(run_dir)
+    test = load_data(run.data, TASKS["pair"]).splits["test"]
+    predictor = ModelPredictor(run_dir / "best", task="pair", max_length=run.train.max_seq_length)
+    predicted = [r["label"] for r in predictor.predict(list(test.texts), list(test.text_pairs))]
+    accuracy = sum(p == g for p, g in zip(predicted, test.labels)) / len(test.labels)
+    assert accuracy == json.loads((run_dir / "test_metrics.json").read_text())["accuracy"]
+    assert re.search(rf"^\| {re.escape(chosen)} \|[^\n]*\| {accuracy:.4f} \|", freeze, re.M)
 
 
 def test_ner_study(tmp_path):

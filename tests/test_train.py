@@ -47,7 +47,13 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     (["--freeze=top:3"], "error: --freeze='top:3': expected none, embeddings, all or bottom:N"),
     (["--freeze=bottom:7"], "error: --freeze=bottom:7: the model has only 2 transformer blocks"),
     (["--task=translation"], "error: flag --task=translation"),
-    (["--task=ner", "--head=mlp"], "error: --head=mlp: expected hf for NER"),
+    (["--task=ner", "--head=mlp"], "error: --head=mlp: expected hf / crf / lstm_crf for --task=ner"),
+    (["--head=crf"], "error: --head=crf: expected hf / mlp / attention / mha / rnn / gru / lstm for --task=class"),
+    (["--task=ner", "--head=crf", "--head_pooling=mean"], "error: --head_pooling=mean: expected nothing for --head=crf"),
+    (["--head=mha", "--bidirectional"], "error: --bidirectional=True: expected a recurrent head"),
+    (["--head=hf", "--head_pooling=max"], "error: --head_pooling=max: expected nothing with --head=hf"),
+    (["--task=ner", "--head=lstm_crf", "--label_all_subtokens"], "error: --label_all_subtokens=True: expected off"),
+    (["--head=lstm", "--feature_cache=/tmp/x"], "error: --feature_cache=/tmp/x: expected auto or off unless --freeze"),
     (["--task=ner", "--metric_for_best=accuracy"], "error: --metric_for_best=accuracy: expected one of f1, precision"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
@@ -92,10 +98,10 @@ def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision
 def test_custom_head_run_keeps_its_head_in_best_and_exports(tmp_path, tiny_model):
     out = tmp_path / "run"
     result = train("--task=pair", f"--model={tiny_model}", "--dataset=sample", "--max_steps=3", "--batch_size=8",
-                   "--max_seq_length=64", "--head=attention_pool", "--export", f"--output_dir={out}",
+                   "--max_seq_length=64", "--head=attention", "--export", f"--output_dir={out}",
                    f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention_pool"
+    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention"
     assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
     assert (out / "test_metrics.json").is_file()
     import tensorflow as tf
@@ -109,6 +115,35 @@ def test_custom_head_run_keeps_its_head_in_best_and_exports(tmp_path, tiny_model
     label = served["label"][0].numpy().decode()
     assert label == python[0]["label"]
     assert abs(float(tf.reduce_max(served["probabilities"][0])) - python[0]["probabilities"][label]) < 1e-5
+
+
+def test_crf_run_decodes_viterbi_paths_in_the_saved_model(tmp_path, tiny_model):
+    """A BiLSTM-CRF over a frozen encoder (cached features): best/ keeps the head; the export decodes in the graph,
+    agrees with the Python path word for word, and never emits I-X after anything but B-X / I-X."""
+    out = tmp_path / "run"
+    result = train("--task=ner", f"--model={tiny_model}", "--dataset=sample", "--max_steps=8", "--batch_size=8",
+                   "--max_seq_length=64", "--head=lstm_crf", "--bidirectional", "--head_hidden=16", "--freeze=all",
+                   f"--feature_cache={tmp_path / 'features'}", "--lr=1e-2", "--export", f"--output_dir={out}",
+                   f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "lstm_crf"
+    import tensorflow_text  # noqa: F401
+
+    from tfft.serving.predictors import ModelPredictor, SavedModelPredictor
+
+    texts = ["John Smith flew to Paris with Mary .", "Berlin is big", "the cat sat on the mat in Rome today ."]
+    served = SavedModelPredictor(out / "export").predict(texts)
+    python = ModelPredictor(out / "best", task="ner", max_length=64).predict(texts)
+    for ours, reference in zip(served, python):
+        assert ours["words"] == reference["words"]
+        tags = [tag for _, tag in ours["words"]]
+        for previous, tag in zip(["O"] + tags, tags):
+            assert not tag.startswith("I-") or previous in (f"B-{tag[2:]}", tag)
+    from tfft.studies.evaluation import EvalConfig, evaluate_run
+
+    reloaded, _ = evaluate_run(EvalConfig(run_dir=str(out), split="test", output_dir=str(tmp_path / "eval")))
+    reported = json.loads((out / "test_metrics.json").read_text())
+    assert reloaded["f1"] == reported["f1"] and abs(reloaded["loss"] - reported["loss"]) < 1e-5
 
 
 def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path, tiny_model):

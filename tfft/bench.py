@@ -11,6 +11,9 @@ Example: python -m tfft.bench --mode=train_step --model=all-MiniLM-L6-v2 --batch
 --mode=epoch: one epoch of real training on the data set the flags name, with the normal pipeline and loop:
 wall and train seconds, examples/s, padding share, input-pipeline wait share, traces, validation metrics.
 Example: python -m tfft.bench --mode=epoch --flagfile=flags/bench_sst2.cfg
+--mode=head_epoch: head-only training (--freeze=all, any --head) for one epoch through the frozen encoder, then on
+its cached features (the first pass computes and writes them, the second reads them): seconds per epoch each way.
+Example: python -m tfft.bench --mode=head_epoch --flagfile=flags/bench_sst2.cfg --head=mlp --lr=1e-3
 --mode=pipeline: reading, tokenizing and batching alone (examples/s), the bucketed shapes and padding share against
 --padding=max_length. Example: python -m tfft.bench --mode=pipeline --flagfile=flags/conll2003.cfg
 --mode=tokenizer: the in-graph (SavedModel) tokenizer against the Hugging Face tokenizer on every text of
@@ -46,7 +49,7 @@ from tfft.train import train_config
 from tfft.training.loop import make_model, make_trainer, train_and_evaluate
 from tfft.training.steps import compiled_predict
 
-MODES = ("train_step", "infer", "epoch", "pipeline", "tokenizer", "serve")
+MODES = ("train_step", "infer", "epoch", "head_epoch", "pipeline", "tokenizer", "serve")
 flags.DEFINE_enum("mode", "train_step", MODES, "What to measure.")
 flags.DEFINE_integer("calls", 10, "--mode=train_step/infer: timed steps (median reported).")
 flags.DEFINE_integer("warmup_calls", 3, "--mode=train_step/infer: untimed steps first (the first traces).")
@@ -170,6 +173,26 @@ def bench_epoch(run: RunConfig, model_name: str, scratch: pathlib.Path) -> dict:
             "validation": {key: value for key, value in validation.items() if isinstance(value, float)}}
 
 
+def bench_head_epoch(run: RunConfig, model_name: str, scratch: pathlib.Path) -> dict:
+    """Head-only training (--freeze=all) for one epoch each way: through the frozen encoder (--feature_cache=off),
+    then on cached features, the first time computing and writing the cache, the second time reading it."""
+    cache = scratch / "features"
+    results = {}
+    for arm, setting in (("uncached", "off"), ("first_pass", str(cache)), ("cached", str(cache))):
+        (scratch / arm).mkdir()
+        results[arm] = bench_epoch(RunConfig(dataclasses.replace(run.train, freeze="all", feature_cache=setting),
+                                             run.data), model_name, scratch / arm)
+    epoch = {arm: result["train_seconds"] for arm, result in results.items()}
+    return {"mode": "head_epoch", **_setup(run.train, model_name), "dataset": run.data.dataset,
+            "freeze": "all", "head": run.train.head, "feature_dtype": run.train.feature_dtype, "lr": run.train.lr,
+            "examples": results["cached"]["examples"], "epoch_train_seconds": epoch,
+            "features_seconds": {"compute_and_write": results["first_pass"]["seconds"]["features"],
+                                 "read": results["cached"]["seconds"]["features"]},
+            "cache_mb": round(sum(path.stat().st_size for path in cache.iterdir()) / 2**20, 1),
+            "speedup_per_epoch": round(epoch["uncached"] / epoch["cached"], 1),
+            "validation": {arm: result["validation"] for arm, result in results.items()}}
+
+
 def bench_pipeline(values) -> dict:
     task = TASKS[values.task]
     tokenizer = load_tokenizer(values.model)
@@ -291,14 +314,15 @@ def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as scratch:
         scratch = pathlib.Path(scratch)
-        if FLAGS.mode in ("train_step", "infer", "epoch"):
+        if FLAGS.mode in ("train_step", "infer", "epoch", "head_epoch"):
             config = bench_config(FLAGS, scratch)
             if FLAGS.mode == "train_step":
                 result = bench_train_step(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls)
             elif FLAGS.mode == "infer":
                 result = bench_infer(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls, scratch)
             else:
-                result = bench_epoch(RunConfig(config, cli.data_config(FLAGS)), FLAGS.model, scratch)
+                bench = bench_epoch if FLAGS.mode == "epoch" else bench_head_epoch
+                result = bench(RunConfig(config, cli.data_config(FLAGS)), FLAGS.model, scratch)
         else:
             result = {"pipeline": bench_pipeline, "tokenizer": bench_tokenizer, "serve": bench_serve}[FLAGS.mode](FLAGS)
     result["peak_rss_mb"] = peak_rss_mb()

@@ -97,3 +97,33 @@ def test_evaluation_order_is_shortest_first_without_shuffle():
     plan = make_plan(lengths, (16, 64), 2, rng=None)
     assert plan.indices.tolist() == [[1, 3], [5, 2], [0, 4]]
     assert plan.lengths.tolist() == [16, 64, 64]
+
+
+@pytest.mark.parametrize("per_token", [True, False])
+def test_batches_carry_cached_features_row_by_row(per_token):
+    lengths = np.random.default_rng(2).integers(2, 20, 37)
+    encoded = _encoded(lengths)
+    rows = int(lengths.sum()) if per_token else len(lengths)
+    features = np.random.default_rng(3).normal(size=(rows, 6)).astype(np.float16)
+    batches = Batches(encoded, batch_size=8, boundaries=bucket_boundaries(24, buckets="8,16"), pad_token_id=0,
+                      seed=1, shuffle=True).with_features(features)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    seen = 0
+    for batch in batches.dataset():
+        values = batch["features"].numpy()
+        assert values.dtype == np.float32
+        assert values.shape == ((8, batch["input_ids"].shape[1], 6) if per_token else (8, 6))
+        for row, index in enumerate(batch["example_index"].numpy()):
+            if index < 0:  # a filler row: zeros
+                assert not values[row].any()
+                continue
+            seen += 1
+            if per_token:
+                n = lengths[index]
+                np.testing.assert_array_equal(values[row, :n], features[offsets[index]:offsets[index + 1]])
+                assert not values[row, n:].any()  # padding: zeros
+            else:
+                np.testing.assert_array_equal(values[row], features[index])
+    assert seen == len(lengths)
+    with pytest.raises(ValueError, match="5 feature rows fit neither"):
+        batches.with_features(features[:5])

@@ -6,13 +6,18 @@ Every combination is a normal training run in SWEEP/runs/<name> (name = its sett
 its finished.json exists, so an interrupted sweep resumes where it stopped (an unfinished run continues from its
 checkpoint). The grid runs never touch the test split: the pick is made on validation (`--metric_for_best`), then
 either refit on train + validation for the epochs the pick needed and tested once (`refit=True`), or the picked
-run's best model is tested once. Results: SWEEP/sweep.csv and sweep.json (ranked), SWEEP/result.json, and
-TensorBoard HParams summaries (SWEEP/tensorboard and each run's tensorboard/) for the HParams dashboard.
+run's best model is tested once. A study that reports every run's test numbers (`test_every_run=True`) has each
+run test its best model at its end; the pick is still made on validation. Results: SWEEP/sweep.csv and sweep.json
+(ranked), SWEEP/result.json, and TensorBoard HParams summaries (SWEEP/tensorboard and each run's tensorboard/) for
+the HParams dashboard.
+
+A run that diverged (`divergence`) keeps its numbers in the tables, flagged, but is never ranked or picked.
 """
 
 import csv
 import dataclasses
 import difflib
+import math
 import io
 import itertools
 import json
@@ -30,7 +35,8 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from tfft import files
 from tfft.config import METRICS, RunConfig, TrainConfig
 from tfft.data import DataConfig
-from tfft.runs import RunError, check_run, read_json, start_run, validation_metrics
+from tfft.runs import RunError, check_run, read_json, read_metrics_log, start_run, test_metrics, \
+    validation_metrics
 from tfft.studies.evaluation import EvalConfig, evaluate_run
 from tfft.training.loop import train_and_evaluate
 
@@ -38,6 +44,9 @@ log = logging.getLogger(__name__)
 # Flags a grid may not vary: they place or protocol the runs rather than configure them.
 FIXED = ("output_dir", "task", "evaluate_test", "select", "export", "train_on_validation", "metric_for_best")
 FINISHED = "finished.json"
+# A loss this many times its first logged value has blown up, even while still finite: from ln(C) (about 0.69 for
+# two labels) to above 69, the gold label's mean probability below e^-69. No healthy run comes near it.
+EXPLODED = 100.0
 
 
 class GridError(RunError):
@@ -59,6 +68,7 @@ class SweepConfig:
     output_dir: str
     refit: bool = False
     overwrite: bool = False  # replace a sweep already in output_dir (after the checks pass)
+    test_every_run: bool = False  # each run tests its best model at its end (a study reporting every run)
 
 
 def _fields() -> dict[str, tuple[tuple[str, ...], type]]:
@@ -117,8 +127,9 @@ def run_name(settings: list[tuple[str, str]]) -> str:
     return ",".join(f"{name}={re.sub(r'[^A-Za-z0-9._+-]', '-', raw)}" for name, raw in settings)
 
 
-def trials(base: RunConfig, grid: dict[str, list[tuple[str, object]]]) -> list[Trial]:
-    """Every combination, in grid order (the last setting varies fastest), checked before any run starts."""
+def trials(base: RunConfig, grid: dict[str, list[tuple[str, object]]], *, test: bool = False) -> list[Trial]:
+    """Every combination, in grid order (the last setting varies fastest), checked before any run starts; each
+    tests its best model at its end only when `test`."""
     known = _fields()
     found = []
     for combination in itertools.product(*([(name, raw, value) for raw, value in values]
@@ -129,7 +140,7 @@ def trials(base: RunConfig, grid: dict[str, list[tuple[str, object]]]) -> list[T
         train = {k: v for k, v in params.items() if "train" in known[k][0]}
         data = {k: v for k, v in params.items() if "data" in known[k][0]}
         try:
-            run = RunConfig(dataclasses.replace(base.train, evaluate_test=False, **train),
+            run = RunConfig(dataclasses.replace(base.train, evaluate_test=test, **train),
                             dataclasses.replace(base.data, **data))
         except ValueError as err:
             raise GridError(f"--grid combination {name}: {err}") from err
@@ -141,17 +152,37 @@ def metric_of(run: RunConfig) -> str:
     return run.train.metric_for_best or METRICS[run.train.task][0]
 
 
+def divergence(records: list[dict], *, loss_scaled: bool) -> str | None:
+    """Why a run diverged, from its metrics.jsonl records, or None when it did not: a training or validation loss
+    that is not finite, or that exceeds EXPLODED times the first logged training loss; or, without float16 loss
+    scaling (`loss_scaled`, where skipping overflowing steps is routine), an update skipped for non-finite
+    gradients."""
+    first = next((r["loss"] for r in records if r.get("split") == "train" and "loss" in r), None)
+    for record in records:
+        loss = record.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            return f"{record['split']} loss {loss} at step {record['step']}"
+        if loss is not None and first and loss > EXPLODED * first:
+            return f"{record['split']} loss {loss:.3g} at step {record['step']} (first {first:.3g})"
+        if not loss_scaled and record.get("skipped_steps", 0) > 0:
+            return f"{record['skipped_steps']} updates skipped for non-finite gradients by step {record['step']}"
+    return None
+
+
 def rows(sweep_dir: pathlib.Path, all_trials: list[Trial], metric: str) -> list[dict]:
-    """One row per trial, ranked best first (unfinished ones last), with its validation metrics."""
+    """One row per trial, ranked best first (diverged and unfinished ones last), with its validation metrics."""
     found = []
     for order, trial in enumerate(all_trials):
         run_dir = sweep_dir / "runs" / trial.name
         row = {"name": trial.name, "params": trial.params, "status": "pending", "metric": None, "step": None,
-               "epoch": None, "seconds": None, "validation": {}, "order": order}
+               "epoch": None, "seconds": None, "validation": {}, "order": order, "diverged": None}
         if (run_dir / FINISHED).is_file():
             finished = read_json(run_dir / FINISHED, "written when a sweep run ends")
             best = finished["best"]
-            row.update(status="finished" if best else "failed", seconds=finished["seconds"])
+            records = read_metrics_log(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+            row.update(diverged=divergence(records, loss_scaled=trial.run.train.precision == "fp16"),
+                       seconds=finished["seconds"])
+            row["status"] = "diverged" if row["diverged"] else "finished" if best else "failed"
             if best:
                 row.update(metric=best[metric], step=best["step"], epoch=best.get("epoch"),
                            validation={k: v for k, v in best.items()
@@ -164,15 +195,15 @@ def rows(sweep_dir: pathlib.Path, all_trials: list[Trial], metric: str) -> list[
 
 def rank(found: list[dict], *, lower_is_better: bool) -> list[dict]:
     """Best first: the best metric; on a tie the run that needed fewer updates, then the earlier in the grid.
-    Rows without a metric (unfinished) come last, in grid order."""
+    Only finished runs are ranked: the others (diverged, failed, unfinished) come last, unranked, in grid order."""
     def key(row):
-        if row["metric"] is None:
+        if row["status"] != "finished":
             return (1, 0.0, 0, row["order"])
         return (0, row["metric"] if lower_is_better else -row["metric"], row["step"] or 0, row["order"])
 
     ranked = sorted(found, key=key)
     for position, row in enumerate(ranked, start=1):
-        row["rank"] = position if row["metric"] is not None else None
+        row["rank"] = position if row["status"] == "finished" else None
     return ranked
 
 
@@ -245,13 +276,14 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
         raise GridError("--train_on_validation: a sweep picks on validation, so its runs must not train on it "
                         "(--refit trains the pick on train + validation afterwards)")
     grid = parse_grid(config.grid)
-    all_trials = trials(config.base, grid)
+    all_trials = trials(config.base, grid, test=config.test_every_run)
     for trial in all_trials:  # every run is checked before the first starts
         check_run(trial.run.train)
     metric = metric_of(config.base)
     if config.overwrite and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
-    identity = {"grid": config.grid, "base": json.loads(config.base.to_json()), "refit": config.refit}
+    identity = {"grid": config.grid, "base": json.loads(config.base.to_json()), "refit": config.refit,
+                **({"test_every_run": True} if config.test_every_run else {})}  # sweeps from before it still resume
     recorded = sweep_dir / "sweep_config.json"
     if recorded.is_file() and read_json(recorded) != identity:
         raise GridError(f"{sweep_dir} holds a sweep with other flags or another grid; choose a new --output_dir "
@@ -272,10 +304,23 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
 
     ranked = rows(sweep_dir, all_trials, metric)
     pick = ranked[0]
-    if pick["metric"] is None:
-        raise GridError(f"{sweep_dir}: no run reached a finite validation {metric} (all diverged?); nothing to pick")
+    if pick["rank"] is None:
+        if config.test_every_run:  # every run is tested already: its numbers are the result, the pick a summary
+            log.warning("%s: no run reached a finite validation %s without diverging; nothing picked", sweep_dir,
+                        metric)
+            result = {"metric": metric, "pick": None, "test": None, "protocol": {"kind": "every run tested"}}
+            files.write_json(sweep_dir / "result.json", result)
+            return result
+        raise GridError(f"{sweep_dir}: no run reached a finite validation {metric} without diverging; nothing to "
+                        "pick")
     trial = next(t for t in all_trials if t.name == pick["name"])
     log.info("picked %s (validation %s=%.4f)", pick["name"], metric, pick["metric"])
+    if config.test_every_run:
+        tested = pathlib.Path("runs") / trial.name
+        result = {"metric": metric, "pick": pick, "test": test_metrics(sweep_dir / tested),
+                  "protocol": {"kind": "every run tested", "run_dir": tested.as_posix()}}
+        files.write_json(sweep_dir / "result.json", result)
+        return result
     if config.refit:
         tested = pathlib.Path("refit")
         refit = refit_run(trial, validation_metrics(sweep_dir / "runs" / trial.name))
@@ -291,4 +336,3 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
     result = {"metric": metric, "pick": pick, "test": test, "protocol": protocol}
     files.write_json(sweep_dir / "result.json", result)
     return result
-

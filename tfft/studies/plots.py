@@ -25,6 +25,9 @@ DPI = 100
 LOSS_FIGSIZE = (12.0, 4.5)  # two axes side by side: per step, per epoch
 CURVE_FIGSIZE = (8.0, 4.5)  # metric_curves, learning_rate_curve
 SWEEP_FIGSIZE = (8.0, 5.0)  # sweep_lr_plot, sweep_bar_chart
+# Losses of several runs spanning more than this factor go on a log axis: a diverged run's blow-up would otherwise
+# flatten every other curve onto the floor.
+LOG_SPREAD = 100.0
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -106,7 +109,8 @@ def loss_curves(records: Sequence[Mapping], path: str | os.PathLike) -> pathlib.
 
 def runs_loss_curves(runs: Mapping[str, Sequence[Mapping]], path: str | os.PathLike) -> pathlib.Path:
     """Training (left) and validation (right) loss per update step of several runs (a sweep's), one line per run
-    in the same colour on both sides, LOSS_FIGSIZE: where each setting diverges, overfits or stops early."""
+    in the same colour on both sides, LOSS_FIGSIZE: where each setting diverges, overfits or stops early. On a log
+    axis when the losses span more than LOG_SPREAD times."""
     if not runs:
         raise ValueError("no runs to plot")
     figure = new_figure(*LOSS_FIGSIZE)
@@ -117,6 +121,10 @@ def runs_loss_curves(runs: Mapping[str, Sequence[Mapping]], path: str | os.PathL
                              markersize=3, label=name)
     train_axes.set(title="Training loss", xlabel="update step", ylabel="loss")
     validation_axes.set(title="Validation loss", xlabel="update step")
+    losses = [loss for records in runs.values() for split in ("train", "validation")
+              for loss in _points(latest(records, split), "loss")[1] if math.isfinite(loss) and loss > 0]
+    if losses and max(losses) > LOG_SPREAD * min(losses):
+        train_axes.set_yscale("log")  # shared with the validation axes
     validation_axes.legend(fontsize="small")
     return save(figure, path)
 

@@ -26,6 +26,8 @@ SETUP_FLAGS = ("lr", "batch_size", "epochs", "max_steps", "optimizer", "schedule
                "freeze", "head", "max_seq_length", "class_weights", "early_stopping_patience", "metric_for_best",
                "precision", "xla", "seed", "init", "select")
 MISTAKES_SHOWN = 10
+PROTOCOLS = {"refit": "refit on train + validation, then test once", "best run": "test the picked run once",
+             "every run tested": "every run tests its best model (the pick is still made on validation)"}
 CSS = """
 table.report { border-collapse: collapse; margin: 0.5em 0; }
 table.report td, table.report th { border: 1px solid #ccc; padding: 2px 8px; }
@@ -200,14 +202,13 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
     doc.table(["setting", "value"], [["model", base["model"]], ["task", base["task"]],
                                       ["data", identity["base"]["data"]["dataset"]], ["grid", identity["grid"]],
                                       ["picked by", f"validation {metric}"],
-                                      ["protocol", "refit on train + validation, then test once" if identity["refit"]
-                                       else "test the picked run once"]])
+                                      ["protocol", PROTOCOLS[_protocol(identity)]]])
     doc.heading(level, "Runs, best first")
     doc.table(["rank", *grid, f"validation {metric}", "best step", "epoch", "seconds", "status"],
               [[row["rank"], *(str(row["params"][k]) for k in grid), row["metric"], row["step"], row["epoch"],
-                str(row["seconds"]), row["status"]] for row in ranked])
+                str(row["seconds"]), _status(row)] for row in ranked])
     files_dir = sweep_dir / "report_files"
-    finished = [row for row in ranked if row["metric"] is not None]
+    finished = [row for row in ranked if row["rank"] is not None]  # diverged runs are shown, never compared
     if "lr" in grid and len(grid["lr"]) > 1 and finished:
         doc.image(plots.sweep_lr_plot(finished, metric, files_dir / "sweep_lr.png"), f"Validation {metric} vs lr")
     started = {row["name"]: read_metrics_log(sweep_dir / "runs" / row["name"]) for row in ranked
@@ -225,15 +226,31 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
     result = read_json(sweep_dir / "result.json", "written by python -m tfft.sweep")
     pick, protocol = result["pick"], result["protocol"]
     doc.heading(level, "Result")
+    if pick is None:
+        doc.text("Nothing picked: every run diverged or failed (see the status column above).")
+        return f"Sweep report: {base['task']} with {pathlib.Path(base['model']).name} (nothing picked)"
     headline = HEADLINE[base["task"]]
     doc.table(["pick", f"validation {metric}", *(f"test {m}" for m in headline), "tested"],
               [[pick["name"], pick["metric"], *(result["test"].get(m) for m in headline),
                 protocol["kind"] + (f" ({protocol['epochs']:.2f} epochs on {protocol['data']})"
                                     if protocol["kind"] == "refit" else "")]])
-    doc.heading(level, "The tested model: " + protocol["kind"])
+    doc.heading(level, "The picked run" if protocol["kind"] == "every run tested" else
+                "The tested model: " + protocol["kind"])
     run_sections(doc, sweep_dir / protocol["run_dir"], level=level + 1, extra_baselines=(sweep_dir / "baselines",))
     return f"Sweep report: {base['task']} with {pathlib.Path(base['model']).name} on " \
            f"{identity['base']['data']['dataset']}"
+
+
+def _protocol(identity: dict) -> str:
+    """The protocol kind of a sweep from its sweep_config.json (result.json's protocol.kind)."""
+    if identity.get("test_every_run"):
+        return "every run tested"
+    return "refit" if identity["refit"] else "best run"
+
+
+def _status(row: dict) -> str:
+    """A sweep row's status, with the reason when the run diverged."""
+    return f"diverged: {row['diverged']}" if row.get("diverged") else row["status"]
 
 
 def _numeric(values: list[str]) -> bool:

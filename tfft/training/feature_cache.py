@@ -1,6 +1,8 @@
 """The frozen-encoder feature cache: with --freeze=all the encoder is a fixed function, so its outputs are computed
 once per split, stored on disk, and the head trains on them (tfft.training.steps.forward reads a batch's
-`features` instead of running the encoder).
+`features` instead of running the encoder). The loop caches the training split only: evaluations run the whole
+model, so every validation and test number is exactly what the saved model gives when it is loaded again (float16
+features would otherwise shift them slightly).
 
 What is cached is what the model's head reads (`model.features`): every token's state [T, H] (the examples'
 tokens concatenated, as in `Encoded.input_ids`) for heads that look at the tokens, or one pooled state per example

@@ -157,17 +157,18 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         progress = Progress()
     clock = Stopwatch()
     if config.freeze == "all" and config.feature_cache != "off":  # the frozen encoder's outputs, computed once
-        description = feature_cache.describe(model, encoded, model_name=config.model,
+        # for the training split: evaluations run the whole model, so every reported number is the saved model's
+        train_split = {"train": encoded["train"]}
+        description = feature_cache.describe(model, train_split, model_name=config.model,
                                              tokenizer=tokenizer_fingerprint(tokenizer),
                                              max_length=config.max_seq_length,
                                              dtype=FEATURE_DTYPES[config.feature_dtype])
         with clock("features"):
             features = feature_cache.encoder_features(
-                model, encoded, directory=None if config.feature_cache == "auto" else pathlib.Path(config.feature_cache),
+                model, train_split, directory=None if config.feature_cache == "auto" else pathlib.Path(config.feature_cache),
                 description=description, batch_size=config.eval_batch_size,
                 boundaries=bucket_boundaries(config.max_seq_length), pad_token_id=tokenizer.pad_token_id)
         train_batches = train_batches.with_features(features["train"])
-        eval_batches = {split: batches.with_features(features[split]) for split, batches in eval_batches.items()}
     steps.trace_any_length(strategy.experimental_distribute_dataset(train_batches.dataset()).element_spec,
                            eval_batches["validation"].dataset().element_spec)
 
