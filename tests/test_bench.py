@@ -84,7 +84,8 @@ def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, x
 
 def test_head_epoch_bench_times_the_frozen_encoder_against_its_cache(tmp_path, tiny_model):
     line = json_line(bench("--mode=head_epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
-                           "--batch_size=16", "--head=gru", "--head_hidden=8", "--feature_dtype=fp32", f"--cache_dir={tmp_path}",
+                           "--batch_size=16", "--head=gru", "--head_hidden=8", "--feature_dtype=fp32",
+                           f"--cache_dir={tmp_path}",
                            model=tiny_model))
     seconds = line["epoch_train_seconds"]
     assert set(seconds) == {"uncached", "first_pass", "cached"} and all(value > 0 for value in seconds.values())

@@ -49,7 +49,7 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     (["--task=translation"], "error: flag --task=translation"),
     (["--task=ner", "--head=mlp"], "error: --head=mlp: expected hf / crf / lstm_crf for --task=ner"),
     (["--head=crf"], "error: --head=crf: expected hf / mlp / attention / mha / rnn / gru / lstm for --task=class"),
-    (["--task=ner", "--head=crf", "--head_pooling=mean"], "error: --head_pooling=mean: expected nothing for --head=crf"),
+    (["--task=ner", "--head=crf", "--head_pooling=mean"], "error: --head_pooling=mean: expected nothing for"),
     (["--head=mha", "--bidirectional"], "error: --bidirectional=True: expected a recurrent head"),
     (["--head=hf", "--head_pooling=max"], "error: --head_pooling=max: expected nothing with --head=hf"),
     (["--task=ner", "--head=lstm_crf", "--label_all_subtokens"], "error: --label_all_subtokens=True: expected off"),

@@ -132,8 +132,8 @@ def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_ca
 
 
 def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: int, scratch: pathlib.Path) -> dict:
-    """One synthetic batch: the model called as evaluation calls it (logits, loss, probabilities), then the exported SavedModel's
-    id signature (its text signatures add the in-graph tokenizer: --mode=serve measures those)."""
+    """One synthetic batch: the model called as evaluation calls it (logits, loss, probabilities), then the exported
+    SavedModel's id signature (its text signatures add the in-graph tokenizer: --mode=serve measures those)."""
     task = TASKS[config.task]
     peaks = _peaks(config)
     labels = _synthetic_labels(task.head)

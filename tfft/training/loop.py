@@ -164,9 +164,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                                              max_length=config.max_seq_length,
                                              dtype=FEATURE_DTYPES[config.feature_dtype])
         with clock("features"):
+            directory = None if config.feature_cache == "auto" else pathlib.Path(config.feature_cache)
             features = feature_cache.encoder_features(
-                model, train_split, directory=None if config.feature_cache == "auto" else pathlib.Path(config.feature_cache),
-                description=description, batch_size=config.eval_batch_size,
+                model, train_split, directory=directory, description=description, batch_size=config.eval_batch_size,
                 boundaries=bucket_boundaries(config.max_seq_length), pad_token_id=tokenizer.pad_token_id)
         train_batches = train_batches.with_features(features["train"])
     steps.trace_any_length(strategy.experimental_distribute_dataset(train_batches.dataset()).element_spec,

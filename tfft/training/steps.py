@@ -2,8 +2,8 @@
 
 Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES 'Distribution'):
 - `gradients` (jit-compiled when --xla, once per batch shape; otherwise one graph for every batch length): forward
-  (from cached encoder features when the batch has them), masked loss (or a CRF's), backward for one micro-batch on one replica; only the trainable variables are watched, so frozen
-  ones get no gradient at all.
+  (from cached encoder features when the batch has them), masked loss (or a CRF's), backward for one micro-batch
+  on one replica; only the trainable variables are watched, so frozen ones get no gradient at all.
 - `accumulate` adds them into a GradientAccumulator, whose variables aggregate by SUM: under a strategy the
   add is the cross-replica all-reduce, outside any XLA cluster.
 - `apply` (jit-compiled on one device): unscale (fp16), finiteness check (after the reduction), global-norm
