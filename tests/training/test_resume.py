@@ -1,14 +1,20 @@
 """Deterministic resume: N updates, an interruption, a resumed run to 2N updates end with exactly the weights of
-an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide)."""
+an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide); also with a custom head
+trained on cached encoder features."""
 
+import json
+import os
 import pathlib
 import subprocess
 import sys
+import tempfile
+
+import pytest
 
 ROOT = pathlib.Path(__file__).parent.parent.parent
 
 SCRIPT = r'''
-import pathlib, tempfile
+import json, pathlib, sys, tempfile
 import numpy as np
 from tfft.checkpoints.io import save_pretrained
 from tfft.config import RunConfig, TrainConfig
@@ -23,7 +29,8 @@ config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_a
                     intermediate_size=37, max_position_embeddings=128)
 save_pretrained(build_model(config, "encoder", seed=1), model_dir, tokenizer=load_tokenizer("all-MiniLM-L6-v2"))
 train = TrainConfig(task="classification", model=str(model_dir), max_steps=8, batch_size=16, max_seq_length=64,
-                    lr=1e-3, checkpoint_every=100, deterministic=True, eval_every=4, cache_dir=str(root / "cache"))
+                    lr=1e-3, checkpoint_every=100, deterministic=True, eval_every=4, cache_dir=str(root / "cache"),
+                    **json.loads(sys.argv[1]))
 run = RunConfig(train, DataConfig(dataset="sample"))  # 20 batches per epoch: the interruption is mid-epoch
 
 def run_dir(name):
@@ -48,7 +55,10 @@ print("ok", len(names))
 '''
 
 
-def test_interrupted_and_resumed_run_ends_with_identical_weights():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=900)
+@pytest.mark.parametrize("options", [{}, {"head": "lstm", "bidirectional": True, "freeze": "all"}],
+                         ids=["hf-head", "lstm-head-on-cached-features"])
+def test_interrupted_and_resumed_run_ends_with_identical_weights(options):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=900, env={**os.environ, "TFFT_CACHE": tempfile.mkdtemp()})
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.strip().splitlines()[-1].startswith("ok")
