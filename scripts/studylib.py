@@ -55,10 +55,12 @@ def base_run(**overrides) -> RunConfig:
     return RunConfig(train, data)
 
 
-def sweep(sweep_dir: pathlib.Path, base: RunConfig, grid: str, *, refit: bool = False) -> dict:
+def sweep(sweep_dir: pathlib.Path, base: RunConfig, grid: str, *, refit: bool = False,
+          test_every_run: bool = False) -> dict:
     """A sweep (resumed if it was started before); its result.json content."""
+    config = SweepConfig(base, grid, str(sweep_dir), refit=refit, test_every_run=test_every_run)
     with cli.stop_on_signals() as stop:  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
-        result = run_sweep(SweepConfig(base, grid, str(sweep_dir), refit=refit), interrupt=lambda step: stop.is_set())
+        result = run_sweep(config, interrupt=lambda step: stop.is_set())
     if "interrupted" in result:
         cli.fail(f"interrupted in {result['interrupted']}: run the same command again to resume the study")
     return result

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import error_line, tiny_run_config
 from tfft.studies import grid
+from tfft.runs import read_metrics_log
 from tfft.studies.grid import GridError, SweepConfig, parse_grid, rank, run_sweep, trials
 
 
@@ -47,9 +48,80 @@ def test_every_combination_is_a_run_and_every_one_is_checked_first(tiny_model):
 def test_the_pick_is_the_best_metric_then_fewer_updates_then_grid_order():
     rows = [{"name": "a", "metric": 0.8, "step": 30, "order": 0}, {"name": "b", "metric": 0.9, "step": 50, "order": 1},
             {"name": "c", "metric": 0.9, "step": 20, "order": 2}, {"name": "d", "metric": 0.9, "step": 20, "order": 3},
-            {"name": "e", "metric": None, "step": None, "order": 4}]
+            {"name": "e", "metric": None, "step": None, "order": 4, "status": "pending"}]
+    rows = [{"status": "finished", **row} for row in rows]
     assert [r["name"] for r in rank([dict(r) for r in rows], lower_is_better=False)] == ["c", "d", "b", "a", "e"]
     assert [r["name"] for r in rank([dict(r) for r in rows], lower_is_better=True)] == ["a", "c", "d", "b", "e"]
+
+
+def test_a_diverged_run_is_never_ranked_however_good_its_metric():
+    rows = [{"name": "ok", "metric": 0.6, "step": 4, "order": 0, "status": "finished"},
+            {"name": "nan", "metric": 0.9, "step": 2, "order": 1, "status": "diverged"}]
+    ranked = rank(rows, lower_is_better=False)
+    assert [(r["name"], r["rank"]) for r in ranked] == [("ok", 1), ("nan", None)]
+
+
+def _write_log(path, records):
+    """metrics.jsonl as the training loop writes it: json.dumps, which spells a NaN loss NaN and inf Infinity."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+HEALTHY = [{"split": "train", "step": 1, "loss": 0.69, "skipped_steps": 0},
+           {"split": "train", "step": 2, "loss": 0.65, "skipped_steps": 0},
+           {"split": "validation", "step": 2, "loss": 0.66, "accuracy": 0.6},
+           {"split": "validation", "step": 2, "test/loss": 0.7, "test/accuracy": 0.6}]
+
+
+@pytest.mark.parametrize("change,loss_scaled,expected", [
+    ({}, False, None),
+    ({1: {"loss": float("nan")}}, False, "train loss nan at step 2"),
+    ({2: {"loss": float("inf")}}, False, "validation loss inf at step 2"),
+    ({1: {"loss": 69.5}}, False, "train loss 69.5 at step 2 (first 0.69)"),  # 100x the first: blown up while finite
+    ({1: {"loss": 68.0}}, False, None),
+    ({1: {"skipped_steps": 1}}, False, "1 updates skipped for non-finite gradients by step 2"),
+    ({1: {"skipped_steps": 1}}, True, None),  # float16 loss scaling skips overflowing steps as a matter of course
+])
+def test_divergence_is_read_from_a_hand_written_metrics_log(tmp_path, change, loss_scaled, expected):
+    records = [{**record, **change.get(i, {})} for i, record in enumerate(HEALTHY)]
+    _write_log(tmp_path, records)
+    assert grid.divergence(read_metrics_log(tmp_path), loss_scaled=loss_scaled) == expected
+
+
+def test_a_sweep_marks_the_run_whose_loss_went_nan_and_picks_the_other(tiny_model, tmp_path):
+    """Hand-written run directories: the diverged run has the better validation accuracy, yet is not picked."""
+    base = tiny_run_config(tiny_model, "classification")
+    found = trials(base, parse_grid("lr=1e-3,1e-1"))
+    sweep = tmp_path / "s"
+    for trial, loss, accuracy in zip(found, (0.6, float("nan")), (0.6, 0.9)):
+        run_dir = sweep / "runs" / trial.name
+        _write_log(run_dir, [{"split": "train", "step": 2, "loss": 0.7, "skipped_steps": 0},
+                             {"split": "train", "step": 4, "loss": loss, "skipped_steps": 0},
+                             {"split": "validation", "step": 4, "loss": 0.6, "accuracy": accuracy}])
+        (run_dir / grid.FINISHED).write_text(json.dumps({"seconds": 1.0, "best": {"step": 4, "accuracy": accuracy}}))
+    ranked = grid.rows(sweep, found, "accuracy")
+    assert [(r["name"], r["status"], r["rank"]) for r in ranked] == [("lr=1e-3", "finished", 1),
+                                                                      ("lr=1e-1", "diverged", None)]
+    assert ranked[1]["diverged"] == "train loss nan at step 4" and ranked[1]["metric"] == 0.9  # shown, flagged
+
+
+def test_a_real_diverged_run_finishes_is_flagged_and_every_run_is_tested(tiny_model, tmp_path):
+    """fp32 applies non-finite gradients (only float16 loss scaling checks them): lr=1e8 without clipping turns
+    the weights NaN within a few updates; the run still ends, tested, and the sweep picks the other one."""
+    base = tiny_run_config(tiny_model, "classification", optimizer="sgd", clip_norm=None, warmup_ratio=0.0)
+    result = run_sweep(SweepConfig(base, "lr=1e-2,1e8", str(tmp_path / "s"), test_every_run=True))
+    table = {r["name"]: r for r in json.loads((tmp_path / "s" / "sweep.json").read_text())["runs"]}
+    assert table["lr=1e8"]["status"] == "diverged" and table["lr=1e8"]["rank"] is None
+    assert table["lr=1e-2"]["status"] == "finished" and table["lr=1e-2"]["rank"] == 1
+    assert result["pick"]["name"] == "lr=1e-2" and result["protocol"] == {"kind": "every run tested",
+                                                                          "run_dir": "runs/lr=1e-2"}
+    for name in table:  # every run tested at its end, by the run itself
+        assert (tmp_path / "s" / "runs" / name / "test_metrics.json").is_file()
+    assert result["test"] == json.loads((tmp_path / "s" / "runs" / "lr=1e-2" / "test_metrics.json").read_text())
+    assert not (tmp_path / "s" / "runs" / "lr=1e-2" / "eval").exists()  # nothing tested twice
+
+    every = run_sweep(SweepConfig(base, "lr=1e8", str(tmp_path / "nan"), test_every_run=True))
+    assert every["pick"] is None  # nothing to pick, but every run's numbers stand: no error
 
 
 def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model, tmp_path, monkeypatch):
