@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from tfft.studies.pair_study import ReproductionError, check_reproduction, difference, reproduce_run
+from tfft.studies.pair_study import ReproductionError, _collapsed, check_reproduction, difference, one_class, \
+    reproduce_run
+from tfft.studies.report import Doc
 
 
 @pytest.mark.parametrize("reported,reloaded,expected", [
@@ -36,3 +38,24 @@ def test_a_saved_model_reproduces_the_test_numbers_of_its_run(trained_runs, tmp_
     assert wrong["metrics"]["accuracy"]["difference"] == pytest.approx(0.01)
     with pytest.raises(ReproductionError, match=r"1 of 4 test numbers not reproduced .*run accuracy: reported "):
         check_reproduction({"tolerance": 1e-4, "numbers": 4, "runs": {"run": wrong}})
+
+
+def _predictions(run_dir, predicted):
+    run_dir.mkdir(parents=True)
+    (run_dir / "test_predictions.jsonl").write_text("".join(
+        json.dumps({"text": "a", "text_pair": "b", "gold": "yes", "predicted": label}) + "\n" for label in predicted))
+    return run_dir
+
+
+def test_a_run_that_predicts_one_class_for_every_test_example_is_named(tmp_path):
+    rows = [{"name": "one", "run_dir": _predictions(tmp_path / "one", ["yes", "yes", "yes"])},
+            {"name": "both", "run_dir": _predictions(tmp_path / "both", ["yes", "no", "yes"])},
+            {"name": "untested", "run_dir": tmp_path / "untested"}]
+    assert [one_class(row["run_dir"]) for row in rows] == ["yes", None, None]
+    doc = Doc(tmp_path)
+    _collapsed(doc, rows, lambda row: row["name"])
+    assert doc.md == ["Collapsed to one class, every test example predicted the same: one (only yes). Their accuracy "
+                      "is that class's share of the test split, and their macro F1 shows it."]
+    quiet = Doc(tmp_path)
+    _collapsed(quiet, rows[1:], lambda row: row["name"])
+    assert quiet.md == []

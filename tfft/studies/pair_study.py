@@ -216,6 +216,26 @@ def _test(row: dict) -> dict:
     return read_json(path) if path.is_file() else {}
 
 
+def _setting_value(value) -> object:
+    """A typed grid setting for a table: floats as :g writes them (0.001, not the table's 0.0010)."""
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def one_class(run_dir: pathlib.Path) -> str | None:
+    """The label a run's best model predicts for every test example (it collapsed to one class), else None."""
+    path = run_dir / "test_predictions.jsonl"
+    predicted = {record["predicted"] for record in _jsonl(path)} if path.is_file() else set()
+    return predicted.pop() if len(predicted) == 1 else None
+
+
+def _collapsed(doc: Doc, rows: list[dict], name) -> None:
+    """A sentence naming the runs whose best model predicts one class for every test example."""
+    found = [f"{name(row)} (only {label})" for row in rows if (label := one_class(row["run_dir"]))]
+    if found:
+        doc.text(f"Collapsed to one class, every test example predicted the same: {', '.join(found)}. Their "
+                 "accuracy is that class's share of the test split, and their macro F1 shows it.")
+
+
 def _freeze_section(doc: Doc, rows: list[dict], metric: str, chosen: str, parameters: dict[str, int],
                     study_dir: pathlib.Path) -> None:
     doc.heading(2, SWEEPS["freeze"])
@@ -225,6 +245,7 @@ def _freeze_section(doc: Doc, rows: list[dict], metric: str, chosen: str, parame
                *(f"test {COLUMNS[m]}" for m in HEADLINE), "status"],
               [[row["params"]["freeze"], _setting(row["params"]["freeze"]), f"{parameters[row['params']['freeze']]:,}",
                 row["metric"], *(_test(row).get(m) for m in HEADLINE), _status(row)] for row in rows])
+    _collapsed(doc, rows, lambda row: f"--freeze={row['params']['freeze']}")
     files_dir = study_dir / "report_files"
     logs = {f"--freeze={row['params']['freeze']}": read_metrics_log(row["run_dir"]) for row in rows
             if (row["run_dir"] / "metrics.jsonl").is_file()}
@@ -263,8 +284,9 @@ def _optimizer_section(doc: Doc, rows: list[dict], metric: str, chosen: str, stu
              "shown but it is never picked.")
     doc.table([*grid, f"validation {metric}", f"test {COLUMNS['accuracy']}", f"test {COLUMNS['f1_macro']}",
                "status"],
-              [[*(row["params"][k] for k in grid), row["metric"], _test(row).get("accuracy"),
+              [[*(_setting_value(row["params"][k]) for k in grid), row["metric"], _test(row).get("accuracy"),
                 _test(row).get("f1_macro"), _status(row)] for row in rows])
+    _collapsed(doc, rows, lambda row: row["name"])
     logs = {row["name"]: read_metrics_log(row["run_dir"]) for row in rows
             if (row["run_dir"] / "metrics.jsonl").is_file()}
     if logs:
