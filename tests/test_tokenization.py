@@ -6,6 +6,7 @@ tokenizer; and a tiny hand-written vocabulary with token ids worked out by hand.
 """
 
 import itertools
+import json
 import shutil
 import time
 import types
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import transformers
 
+from tfft.checkpoints.io import from_pretrained
 from tfft.tokenization import (
     IGNORE_INDEX,
     NO_WORD,
@@ -115,6 +117,23 @@ def test_load_tokenizer_missing_directory(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(FileNotFoundError, match=str(missing)):
         load_tokenizer(missing)
+
+
+def test_a_model_directory_that_points_at_custom_code_loads_without_running_it(tmp_path):
+    """auto_map entries name Python files to import (transformers' trust_remote_code); tfft never trusts them."""
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model)
+    marker = tmp_path / "code-ran"
+    (model / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                   "from transformers import BertTokenizerFast as EvilTokenizer\n")
+    for name, auto_map in (("tokenizer_config.json", {"AutoTokenizer": [None, "evil.EvilTokenizer"]}),
+                           ("config.json", {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"})):
+        settings = json.loads((model / name).read_text())
+        (model / name).write_text(json.dumps({**settings, "auto_map": auto_map}))
+    tokenizer = load_tokenizer(model)
+    assert tokenizer("Tokenizers agree.")["input_ids"] == load_tokenizer(MODEL_DIR)("Tokenizers agree.")["input_ids"]
+    assert type(from_pretrained(model)).__name__ == "BertModel"
+    assert not marker.exists()
 
 
 def test_load_tokenizer_directory_without_tokenizer_files(tmp_path):

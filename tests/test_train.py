@@ -2,10 +2,13 @@
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+from conftest import error_line
 
 ROOT = pathlib.Path(__file__).parent.parent
 
@@ -64,6 +67,15 @@ def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     assert not out.exists()
 
 
+def test_a_model_directory_without_a_tokenizer_fails_before_any_work(tmp_path, tiny_model):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("tokenizer*", "vocab.txt", "special_tokens*"))
+    out = tmp_path / "run"
+    result = train(f"--model={model}", "--dataset=sample", f"--output_dir={out}")
+    assert error_line(result) == f"error: {model} has no tokenizer files (expected one of tokenizer.json, vocab.txt)"
+    assert not out.exists()
+
+
 def test_output_dir_with_a_previous_run_needs_resume_or_overwrite(tmp_path, tiny_model):
     out = tmp_path / "run"
     out.mkdir()
@@ -115,6 +127,11 @@ def test_custom_head_run_keeps_its_head_in_best_and_exports(tmp_path, tiny_model
     label = served["label"][0].numpy().decode()
     assert label == python[0]["label"]
     assert abs(float(tf.reduce_max(served["probabilities"][0])) - python[0]["probabilities"][label]) < 1e-5
+    for path in (out / "export").rglob("*"):  # the run's, the model's and the cache's directories stay behind
+        if path.is_file() and not path.name.startswith("variables.data"):
+            assert str(tmp_path).encode() not in path.read_bytes(), path
+    settings = json.loads((out / "export" / "assets" / "run_config.json").read_text())["train"]
+    assert (settings["output_dir"], settings["cache_dir"], settings["model"]) == ("run", "cache", tiny_model.name)
 
 
 def test_crf_run_decodes_viterbi_paths_in_the_saved_model(tmp_path, tiny_model):

@@ -18,6 +18,7 @@ from tfft import files
 from tfft.checkpoints.hub import ModelNotFoundError, resolve
 from tfft.config import ConfigFlagError, RunConfig, TrainConfig
 from tfft.models import read_config
+from tfft.tokenization import check_tokenizer_files
 from tfft.training.freeze import frozen_block_count
 
 
@@ -115,12 +116,13 @@ def start_run(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False,
 
 
 def check_run(config: TrainConfig) -> None:
-    """The checks that need the model's config, made before any work: it exists (offline: say what works) and
-    --freeze fits its depth."""
+    """The checks that need the model's directory, made before any work: it exists (offline: say what works), has
+    a tokenizer, and --freeze fits its depth."""
     try:
         model_dir = resolve(config.model)
     except ModelNotFoundError as err:
         raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
                                  f"--flagfile=flags/quickstart_{config.task}.cfg") from err
+    check_tokenizer_files(model_dir)
     model_config = read_config(model_dir / "config.json")
     frozen_block_count(config.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import pathlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import transformers
 
-from tfft.checkpoints.hub import resolve
+from tfft.checkpoints.hub import ModelNotFoundError, resolve
 
 IGNORE_INDEX = -100
 """Label of tokens the loss skips: special tokens and, by default, non-first sub-tokens."""
@@ -34,6 +35,12 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 _REQUIRED_SPECIAL_TOKENS = ("cls_token", "sep_token", "pad_token")
 
 
+def check_tokenizer_files(model_dir: pathlib.Path) -> None:
+    """A ModelNotFoundError unless the model directory holds a tokenizer."""
+    if not any((model_dir / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelNotFoundError(f"{model_dir} has no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)})")
+
+
 def load_tokenizer(name_or_path: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
     """The fast tokenizer of a model directory, packaged model or Hub id (resolved as `from_pretrained` does).
 
@@ -41,10 +48,7 @@ def load_tokenizer(name_or_path: str | os.PathLike) -> transformers.PreTrainedTo
     tokenizer without the [CLS]/[SEP]/[PAD] tokens that encoding and padding rely on.
     """
     path = resolve(name_or_path)
-    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
-        raise FileNotFoundError(
-            f"{path} has no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)})"
-        )
+    check_tokenizer_files(path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=True)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"tokenizer in {path} is not a fast tokenizer ({type(tokenizer).__name__})")

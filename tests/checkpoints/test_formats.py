@@ -99,6 +99,32 @@ def test_pytorch_bin_that_is_not_a_state_dict(tmp_path):
         formats.read_pytorch_bin(tmp_path / formats.PYTORCH)
 
 
+class Hostile:
+    """Unpickling this calls open(marker, "w"): a stand-in for any code a hostile pytorch_model.bin would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    model = _tiny_torch_bert(tmp_path)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "config.json").write_bytes((tmp_path / "single" / "config.json").read_bytes())
+    marker = tmp_path / "code-ran"
+    torch.save({**model.state_dict(), "payload": Hostile(marker)}, tmp_path / "bin" / formats.PYTORCH)
+    with pytest.raises(formats.CheckpointError) as refused:
+        from_pretrained(tmp_path / "bin")
+    assert str(refused.value) == (f"{tmp_path / 'bin' / formats.PYTORCH}: refused: unpickling it would call io.open, "
+                                  "which no weights file needs, so nothing in it was run; load only checkpoints you "
+                                  "trust, saved as model.safetensors")
+    assert not marker.exists()
+    torch.load(tmp_path / "bin" / formats.PYTORCH, weights_only=False)  # what an unsafe loader would have done
+    assert marker.exists()
+
+
 def test_bfloat16_safetensors(tmp_path):
     model = _tiny_torch_bert(tmp_path).to(torch.bfloat16)
     model.save_pretrained(tmp_path / "bf16")

@@ -51,3 +51,14 @@ def test_hub_id_found_in_the_cache_offline(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     assert hub.resolve("someone/tiny-bert") == pathlib.Path(repo / "snapshots" / revision)
     assert type(from_pretrained("someone/tiny-bert")).__name__ == "BertModel"
+
+
+@pytest.mark.parametrize("name", ["org/na me", "bad!", "org/name--x", "org/.git", "x" * 97])
+def test_a_name_that_is_no_hub_id_is_refused_before_the_hub_client_sees_it(name, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("snapshot_download was called")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", never)
+    with pytest.raises(hub.ModelNotFoundError, match=r"is neither a local directory nor a valid Hub id \(") as err:
+        hub.resolve(name)
+    assert "\n" not in str(err.value)

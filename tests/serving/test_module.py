@@ -6,6 +6,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -130,6 +131,24 @@ def test_export_copies_its_assets_and_loads_without_the_temporary_vocab(tiny_exp
     assert label_map["task"] == "ner" and label_map["id2label"]["1"] == "B-LOC"
     assert label_map["max_length"] == TINY_MAX_LENGTH
     assert len((assets / "vocab.txt").read_text(encoding="utf-8").splitlines()) == 30522
+
+
+def test_an_export_names_no_directory_of_the_training_machine(tiny_runs, tiny_exports, minilm_dir):
+    """The settings file keeps every setting, with absolute paths cut to their last part; nothing in the export
+    names the run, the model, the export's own directory or the temporary directory its assets were written in.
+    (variables.data holds the weights' bytes only: numbers, no names.)"""
+    for task, export in tiny_exports.items():
+        written = [p for p in export.rglob("*") if p.is_file() and not p.name.startswith("variables.data")]
+        assert {p.name for p in written} >= {"saved_model.pb", "variables.index", "run_config.json"}
+        for path in written:
+            data = path.read_bytes()
+            for where in (tiny_runs[task], minilm_dir, export.parent, pathlib.Path(tempfile.gettempdir()) / "tmp"):
+                assert str(where).encode() not in data, f"{path} names {where}"
+        settings = json.loads((export / "assets" / "run_config.json").read_text())
+        run = json.loads((tiny_runs[task] / "config.json").read_text())
+        assert settings["train"]["model"] == minilm_dir.name == pathlib.Path(run["train"]["model"]).name
+        assert {k: v for k, v in settings["train"].items() if k != "model"} == \
+            {k: v for k, v in run["train"].items() if k != "model"} and settings["data"] == run["data"]
 
 
 class TagById(tf.Module):

@@ -78,7 +78,14 @@ def read_pytorch_bin(path: pathlib.Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a bad pickle; all mean the same to the user
-        raise CheckpointError(f"{path}: not a loadable PyTorch state dict ({type(err).__name__}: {err})") from err
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if refused:
+            raise CheckpointError(f"{path}: refused: unpickling it would call {refused[1]}, which no weights file "
+                                  "needs, so nothing in it was run; load only checkpoints you trust, saved as "
+                                  "model.safetensors") from err
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(f"{path}: not a loadable PyTorch state dict ({type(err).__name__}: {first_line})") \
+            from err
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return {key: value.detach().to(torch.float32).numpy() if value.is_floating_point() else value.numpy()

@@ -43,6 +43,11 @@ def _hub_dir(repo_id: str, revision: str | None) -> pathlib.Path:
     import huggingface_hub
     from huggingface_hub.errors import HFValidationError
 
+    try:  # before anything reaches the Hub client: a name such as 'org/..' or 'a b' is no Hub id
+        huggingface_hub.utils.validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise ModelNotFoundError(f"{repo_id!r} is neither a local directory nor a valid Hub id "
+                                 f"({str(err).splitlines()[0]})") from err
     errors = []
     for local_only in (True, False):
         if not local_only and huggingface_hub.constants.HF_HUB_OFFLINE:
@@ -52,9 +57,6 @@ def _hub_dir(repo_id: str, revision: str | None) -> pathlib.Path:
             try:
                 path = pathlib.Path(huggingface_hub.snapshot_download(
                     repo_id, revision=revision, allow_patterns=_HUB_FILES + weights, local_files_only=local_only))
-            except HFValidationError as err:
-                raise ModelNotFoundError(f"{repo_id!r} is neither a local directory nor a valid Hub id "
-                                         f"({err})") from err
             except Exception as err:  # offline, not cached, gated, missing: each is reported below, in one line
                 errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
                 break

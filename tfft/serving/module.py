@@ -150,6 +150,17 @@ class ServingModule(tf.Module):
         }
 
 
+def _portable_settings(run: RunConfig) -> str:
+    """The run's settings for an export, which leaves the training machine: every setting that is an absolute path
+    (the run directory, a local model or data set, a cache) is cut to its last part."""
+    settings = json.loads(run.to_json())
+    for section in settings.values():
+        for name, value in section.items():
+            if isinstance(value, str) and (value.startswith("~") or pathlib.PurePath(value).is_absolute()):
+                section[name] = pathlib.PurePath(value).name
+    return json.dumps(settings, indent=2, sort_keys=True)
+
+
 def export_saved_model(model: tf.Module, tokenizer, *, task: str, labels: Sequence[str], max_length: int,
                        export_dir: str | pathlib.Path, overwrite: bool = False,
                        run_config: RunConfig | None = None) -> pathlib.Path:
@@ -168,7 +179,7 @@ def export_saved_model(model: tf.Module, tokenizer, *, task: str, labels: Sequen
             + "\n", encoding="utf-8")
         (sources / "tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
         if run_config is not None:
-            (sources / "run_config.json").write_text(run_config.to_json() + "\n", encoding="utf-8")
+            (sources / "run_config.json").write_text(_portable_settings(run_config) + "\n", encoding="utf-8")
         assets = [tf.saved_model.Asset(str(sources / name)) for name in ASSETS if (sources / name).exists()]
         module = ServingModule(model, encoder, task=task, labels=labels, assets=assets)
         tf.saved_model.save(module, str(staging), signatures=module.signatures())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -222,10 +223,11 @@ class TextEncoder(tf.Module):
         # A leading sentinel keeps the rewrite lookup valid when nothing is rewritten (a cased tokenizer).
         self.rewritten = tf.constant(np.concatenate([[-1], table.rewritten]).astype(np.int32))
         self.rewrites = tf.constant(("",) + table.rewrites)
+        # The table holds the vocabulary as constants: a TextFileInitializer would name the table after the file,
+        # and so write the path of the training machine's temporary vocab.txt into the SavedModel.
+        tokens = pathlib.Path(config.vocab_file).read_text(encoding="utf-8").split("\n")[:-1]  # one per line
         self.vocab = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(config.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                                          tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
-            default_value=-1)
+            tf.lookup.KeyValueTensorInitializer(tokens, tf.range(len(tokens), dtype=tf.int64)), default_value=-1)
         self.wordpiece = tf_text.WordpieceTokenizer(
             self.vocab, suffix_indicator=config.continuing_prefix,
             max_bytes_per_word=4 * config.max_chars_per_word,  # never binding: longer words are unk_token already
