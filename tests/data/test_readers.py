@@ -3,6 +3,7 @@ hand-written expectations and Python's csv module used independently."""
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -37,6 +38,28 @@ def test_unescaped_quotes_in_tsv_fall_back_to_plain_splitting(tmp_path):
     assert len(read_delimited(path, quoting="csv").rows) == 3  # forcing CSV quoting merges two rows
 
 
+def test_valid_csv_with_a_quoted_line_break_keeps_its_quoting(tmp_path):
+    """Each physical line has one comma, so plain splitting gives a consistent table too; the file is RFC 4180."""
+    path = write(tmp_path, "d.csv", 'text,label\n"a,\nb",pos\n')
+    assert read_delimited(path).rows == [["text", "label"], ["a,\nb", "pos"]]
+
+
+def test_a_field_longer_than_the_csv_modules_default_limit(tmp_path):
+    long = "word " * 30000  # 150000 characters; csv.field_size_limit() is 131072 by default
+    assert read_delimited(write(tmp_path, "long.csv", f'text,label\n"{long}",pos\n')).rows[1] == [long, "pos"]
+
+
+def test_only_blank_rows_and_separators(tmp_path):
+    with pytest.raises(DataError, match=r"sep.csv: no rows, only blank lines and separators"):
+        read_delimited(write(tmp_path, "sep.csv", ",\n \n,,\n"))
+
+
+@pytest.mark.parametrize("delimiter", ["\\t", ";;"])
+def test_a_delimiter_of_several_characters(tmp_path, delimiter):
+    with pytest.raises(DataError, match=r"--delimiter=.*: expected one character"):
+        read_delimited(write(tmp_path, "d.txt", "a\tb\n"), delimiter=delimiter)
+
+
 def test_semicolon_separator_is_sniffed(tmp_path):
     path = write(tmp_path, "emotion.txt", "text;label_name\ni feel fine;joy\nim so sad;sadness\n")
     assert sniff_delimiter(path, read_text(path)) == ";"
@@ -67,6 +90,22 @@ def test_jsonl_and_json_array(tmp_path):
         read_jsonl(write(tmp_path, "bad.jsonl", '{"text": "a"}\n{"text": \n'))
     with pytest.raises(DataError, match=r"list.jsonl:1: expected a JSON object, found list"):
         read_jsonl(write(tmp_path, "list.jsonl", "[1, 2]\n"))
+
+
+def test_json_array_elements_name_the_line_they_start_on(tmp_path):
+    records = [{"text": "a", "label": 1}, {"text": "b", "label": 0}]
+    assert read_jsonl(write(tmp_path, "d.json", json.dumps(records, indent=2))) == (records, [2, 6])
+
+
+@pytest.mark.parametrize("line,message", [
+    ("[" * 5000, r"not valid JSON \(nested too deeply\)"),
+    ('{"text": "a", "label": ' + "1" * 5000 + "}", r"not valid JSON \(a number too long to read\)"),
+    ('{"text": "\\ud800", "label": 1}', r"a \\u escape spells half a surrogate pair"),
+])
+def test_json_that_python_reads_but_no_data_file_holds(tmp_path, line, message):
+    path = write(tmp_path, "d.jsonl", '{"text": "\\ud83d\\ude00", "label": 0}\n' + line + "\n")  # a pair is fine
+    with pytest.raises(DataError, match=r"d.jsonl:2: " + message):
+        read_jsonl(path)
 
 
 CONLL = """-DOCSTART- -X- -X- O

@@ -42,8 +42,50 @@ def test_columns_by_name_index_and_joined(tmp_path):
     no_header = read_splits(DataConfig(dataset=str(path), text_column="2", label_column="3", header="no"), CLS)[0]
     assert no_header["train"].texts[0] == "body"
     with pytest.raises(DataError, match=r"--text_column='headline': no column 'headline'; available columns: "
-                                        r"id, title, body, topic"):
+                                        r"'id', 'title', 'body', 'topic'"):
         read_splits(DataConfig(dataset=str(path), text_column="headline"), CLS)
+
+
+def test_joined_columns_skip_empty_parts(tmp_path):
+    path = write(tmp_path / "train.csv", "title,body,label\nBig win,,sports\n,,sports\nRates,up,business\n")
+    splits, _ = read_splits(DataConfig(dataset=str(path), text_column="title,body"), CLS)
+    assert splits["train"].texts == ["Big win", "Rates up"]
+
+
+@pytest.mark.parametrize("task,content", [(CLS, "one column\nanother line\n"), (PAIR, "a\t0\nb\t1\n")])
+def test_too_few_columns_to_guess_from(tmp_path, task, content):
+    path = write(tmp_path / "train.tsv", content)
+    with pytest.raises(DataError, match=r"train.tsv: [12] column\(s\), expected a text, "):
+        read_splits(DataConfig(dataset=str(path)), task)
+
+
+def test_column_indices_out_of_range_and_digits_int_does_not_read(tmp_path):
+    table = write(tmp_path / "train.csv", "a,b\nx,pos\ny,neg\nz,pos\n")
+    with pytest.raises(DataError, match=r"--label_column index 5 is out of range: the file has 2 columns"):
+        read_splits(DataConfig(dataset=str(table), label_column="5"), CLS)
+    with pytest.raises(DataError, match=r"--label_column='\u00b2': no column '\u00b2'"):
+        read_splits(DataConfig(dataset=str(table), label_column="\u00b2"), CLS)
+    records = write(tmp_path / "train.jsonl", '{"text": "a", "label": 1}\n')
+    with pytest.raises(DataError, match=r"train.jsonl: --label_column index 2 is out of range: the first record"):
+        read_splits(DataConfig(dataset=str(records), label_column="2"), CLS)
+
+
+def test_a_label_that_spans_lines(tmp_path):
+    """A stray quote merges lines; such a label would make every message that lists the labels span lines."""
+    path = write(tmp_path / "train.csv", 'text,label\na,"pos\nneg"\nb,pos\n')
+    with pytest.raises(DataError, match=r"train.csv:2: label 'pos\\nneg' spans lines"):
+        read_splits(DataConfig(dataset=str(path)), CLS)
+
+
+def test_messages_that_list_columns_or_keys_stay_on_one_line(tmp_path):
+    table = write(tmp_path / "train.csv", '"head\nline",label\na,pos\n')
+    with pytest.raises(DataError) as err:
+        read_splits(DataConfig(dataset=str(table), text_column="title"), CLS)
+    assert str(err.value).endswith("available columns: 'head\\nline', 'label'")
+    records = write(tmp_path / "train.jsonl", '{"a\\nb": "x", "label": 1}\n')
+    with pytest.raises(DataError) as err:
+        read_splits(DataConfig(dataset=str(records)), CLS)
+    assert str(err.value).endswith("(available keys: 'a\\nb', 'label')")
 
 
 def test_one_based_integer_labels_with_classes_file(tmp_path):
@@ -62,6 +104,50 @@ def test_label_names_flag_maps_zero_based_ints(tmp_path):
     assert data.labels.names == ("negative", "positive")
     assert data.splits["train"].labels.count("positive") + data.splits["validation"].labels.count("positive") + \
         data.splits["test"].labels.count("positive") == 5
+
+
+def test_one_based_ids_are_decided_for_the_whole_data_set(tmp_path):
+    """A dev split that happens to lack class K is 1-based like the train split that has it."""
+    write(tmp_path / "classes.txt", "World\nSports\nBusiness\n")
+    write(tmp_path / "train.tsv", "1\ta\n2\tb\n3\tc\n")
+    write(tmp_path / "dev.tsv", "1\td\n2\te\n")
+    splits, _ = read_splits(DataConfig(dataset=str(tmp_path), header="no", label_column="0", text_column="1"), CLS)
+    assert splits["validation"].labels == ["World", "Sports"]
+
+
+def test_label_ids_and_names_that_do_not_fit(tmp_path):
+    data = write(tmp_path / "train.tsv", "0\ta\n1\tb\n5\tc\n")
+    config = dict(dataset=str(data), header="no", label_column="0", text_column="1")
+    with pytest.raises(DataError, match=r"train.tsv:3: label id 5 does not index the 2 label names \['neg', 'pos'\]"):
+        read_splits(DataConfig(**config, label_names="neg,pos"), CLS)
+    names = write(tmp_path / "names.txt", "neg\npos\nneg\n")
+    with pytest.raises(DataError, match=rf"{names}: label name 'neg' is listed twice"):
+        read_splits(DataConfig(**config, label_names=str(names)), CLS)
+    many = ",".join(f"class number {i}" for i in range(40))  # longer than a file name may be
+    splits, found = read_splits(DataConfig(**config, label_names=many), CLS)
+    assert found[39] == "class number 39" and splits["train"].labels[2] == "class number 5"
+    ner = write(tmp_path / "ner.jsonl", '{"tokens": ["Paris"], "ner_tags": [1]}\n')
+    with pytest.raises(DataError, match=r"--label_names='O,LOC': tag 'LOC' is not BIO"):
+        read_splits(DataConfig(dataset=str(ner), label_names="O,LOC"), NER)
+
+
+@pytest.mark.parametrize("records,message", [
+    ('{"tokens": ["Paris"], "ner_tags": ["X-LOC"]}', r"ner.jsonl:1: tag 'X-LOC' is not BIO"),
+    ('{"tokens": ["Paris", " "], "ner_tags": ["B-LOC", "O"]}', r"ner.jsonl:1: word 2 is blank"),
+    ('{"tokens": [], "ner_tags": []}', r"ner.jsonl: no sentences with words"),
+])
+def test_ner_jsonl_tags_words_and_sentences(tmp_path, records, message):
+    with pytest.raises(DataError, match=message):
+        read_splits(DataConfig(dataset=str(write(tmp_path / "ner.jsonl", records + "\n"))), NER)
+
+
+def test_empty_ner_sentences_are_skipped_or_an_error_with_strict(tmp_path):
+    path = write(tmp_path / "ner.jsonl", '{"tokens": [], "ner_tags": []}\n'
+                                         '{"tokens": ["Rome"], "ner_tags": ["B-LOC"]}\n')
+    splits, _ = read_splits(DataConfig(dataset=str(path)), NER)
+    assert splits["train"].words == [["Rome"]] and splits["train"].where == [f"{path}:2"]
+    with pytest.raises(DataError, match=r"ner.jsonl:1: empty sentence"):
+        read_splits(DataConfig(dataset=str(path), strict=True), NER)
 
 
 def test_empty_texts_are_skipped_and_counted_or_an_error_with_strict(tmp_path, caplog):

@@ -3,14 +3,16 @@
 Each returns rows with the line each came from, so later checks can point at `file:line`. Real files have
 quirks these parsers survive (see ../shared/data/*/SOURCE.md): a UTF-8 byte-order mark (MRPC), unescaped
 double quotes in tab-separated text (MRPC: a CSV reader with quoting merges rows, so 'auto' quoting
-falls back to plain splitting when that gives a consistent table and quoting does not), fields quoted
-with doubled quotes (AG News), ';' separators (emotion), and -DOCSTART- blocks (CoNLL).
+falls back to plain splitting when that gives a consistent table and quoting does not, or when quoting merged
+lines and the file is not RFC 4180 CSV), fields quoted with doubled quotes (AG News), ';' separators (emotion),
+and -DOCSTART- blocks (CoNLL).
 """
 
 import csv
 import io
 import json
 import pathlib
+import re
 from typing import NamedTuple
 
 from tfft.data.examples import DataError, Examples
@@ -20,6 +22,7 @@ DELIMITERS = {".csv": ",", ".tsv": "\t"}
 SNIFF_DELIMITERS = ("\t", ",", ";", "|")
 QUOTING = ("auto", "csv", "none")
 TAG_SCHEMES = ("auto", "iob1", "iob2")
+JSON_SPACE = re.compile(r"[ \t\n\r]*")  # the whitespace JSON allows between values
 
 
 class Table(NamedTuple):
@@ -61,6 +64,7 @@ def sniff_delimiter(path: pathlib.Path, text: str) -> str:
 
 
 def _parse_csv(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # the default, 131072, refuses long documents
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows, lines, line = [], [], 1
     for row in reader:
@@ -80,6 +84,16 @@ def _parse_plain(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]
     return rows, lines
 
 
+def _is_rfc4180(text: str, delimiter: str) -> bool:
+    """Whether the text is CSV as RFC 4180 quotes it: a quote opens a field and closes it before a separator."""
+    try:
+        for _ in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
 def _first_inconsistent(rows: list[list[str]]) -> int | None:
     return next((i for i, row in enumerate(rows) if len(row) != len(rows[0])), None)
 
@@ -88,15 +102,20 @@ def read_delimited(path: pathlib.Path, *, delimiter: str | None = None, quoting:
     """Rows of a delimited file. quoting: 'csv' (RFC 4180 quotes), 'none' (split lines), 'auto' (see above)."""
     if quoting not in QUOTING:
         raise DataError(f"--quoting={quoting!r}: expected one of {', '.join(QUOTING)}")
+    if delimiter and len(delimiter) != 1:
+        raise DataError(f"--delimiter={delimiter!r}: expected one character (a tab: --delimiter=$'\\t' in bash)")
     text = read_text(path)
     delimiter = delimiter or sniff_delimiter(path, text)
     quoted, plain = _parse_csv(text, delimiter), _parse_plain(text, delimiter)
     if quoting == "auto":
         embedded = any(delimiter in field or "\n" in field for row in quoted[0] for field in row)
         plain_wins = _first_inconsistent(plain[0]) is None and (
-            _first_inconsistent(quoted[0]) is not None or (embedded and len(plain[0]) > len(quoted[0])))
+            _first_inconsistent(quoted[0]) is not None
+            or (embedded and len(plain[0]) > len(quoted[0]) and not _is_rfc4180(text, delimiter)))
         quoting = "none" if plain_wins else "csv"
     rows, lines = plain if quoting == "none" else quoted
+    if not rows:
+        raise DataError(f"{path}: no rows, only blank lines and separators")
     bad = _first_inconsistent(rows)
     if bad is not None:
         raise DataError(f"{path}:{lines[bad]}: expected {len(rows[0])} fields (as on line {lines[0]}), found "
@@ -104,28 +123,52 @@ def read_delimited(path: pathlib.Path, *, delimiter: str | None = None, quoting:
     return Table(rows, lines, delimiter)
 
 
+def _parse_json(text: str, path: pathlib.Path, line: int):
+    """One JSON value that starts on `line`; whatever json.loads refuses is a DataError naming the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{line + err.lineno - 1}: not valid JSON ({err.msg})") from err
+    except RecursionError as err:
+        raise DataError(f"{path}:{line}: not valid JSON (nested too deeply)") from err
+    except ValueError as err:  # an integer of more digits than int() reads (sys.get_int_max_str_digits)
+        raise DataError(f"{path}:{line}: not valid JSON (a number too long to read)") from err
+
+
+def _element_lines(text: str, count: int) -> list[int]:
+    """The line each of the `count` elements of the (valid) JSON array in `text` starts on."""
+    decoder, lines, line, position = json.JSONDecoder(), [], 1, text.index("[")
+    for _ in range(count):
+        start = JSON_SPACE.match(text, position + 1).end()  # past the '[' or ',' before the element
+        line += text.count("\n", position, start)
+        lines.append(line)
+        position = JSON_SPACE.match(text, decoder.raw_decode(text, start)[1]).end()
+        line += text.count("\n", start, position)
+    return lines
+
+
 def read_jsonl(path: pathlib.Path) -> tuple[list[dict], list[int]]:
     """JSON Lines (one object per line); a .json file may instead hold one array of objects."""
     text = read_text(path)
     if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-        lines = list(range(1, len(records) + 1))
+        records = _parse_json(text, path, 1)
+        lines = _element_lines(text, len(records))
     else:
         records, lines = [], []
         for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from err
-            lines.append(number)
+            if line.strip():
+                records.append(_parse_json(line, path, number))
+                lines.append(number)
+    escapes = "\\u" in text
     for record, number in zip(records, lines):
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
+        if escapes:
+            try:  # a \u escape can spell half a surrogate pair: no character, and no tokenizer takes it
+                json.dumps(record, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise DataError(f"{path}:{number}: a \\u escape spells half a surrogate pair, which is not a "
+                                "character") from err
     return records, lines
 
 

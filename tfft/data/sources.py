@@ -11,6 +11,7 @@ import re
 
 from tfft.data.examples import DataError, Examples
 from tfft.data.readers import read_conll, read_delimited, read_jsonl, read_text
+from tfft.tasks.ner import check_tag
 
 log = logging.getLogger(__name__)
 
@@ -96,27 +97,65 @@ def split_of(path: pathlib.Path) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _label_names(config: DataConfig, directory: pathlib.Path | None) -> list[str] | None:
+def _is_file(spec: str) -> bool:
+    try:
+        return pathlib.Path(spec).is_file()
+    except OSError:  # a comma list longer than a file name may be
+        return False
+
+
+def _label_names(config: DataConfig, directory: pathlib.Path | None, task) -> list[str] | None:
     spec = config.label_names
     if spec is None and directory is not None:
         spec = next((str(directory / n) for n in LABEL_NAME_FILES if (directory / n).is_file()), None)
     if spec is None:
         return None
-    path = pathlib.Path(spec)
-    names = [n.strip() for n in (read_text(path).split("\n") if path.is_file() else spec.split(","))]
-    return [n for n in names if n]
+    from_file = _is_file(spec)
+    names = [n.strip() for n in (read_text(pathlib.Path(spec)).split("\n") if from_file else spec.split(","))]
+    names = [n for n in names if n]
+    source = spec if from_file else f"--label_names={spec!r}"
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise DataError(f"{source}: label name {twice!r} is listed twice")
+    problem = next(filter(None, map(check_tag, names)), None) if task.name == "ner" else None
+    if problem:
+        raise DataError(f"{source}: {problem}")
+    return names
 
 
-def _map_label_ints(labels: list[str], names: list[str] | None, source: str) -> list[str]:
-    """Integer labels -> names when names are given: 0-based, or 1-based when the ids run 1..K (AG News)."""
-    if names is None or not all(label.lstrip("-").isdigit() for label in labels):
-        return labels
-    ids = {int(label) for label in labels}
-    base = 1 if min(ids) >= 1 and max(ids) == len(names) else 0
-    out_of_range = sorted(i for i in ids if not 0 <= i - base < len(names))
-    if out_of_range:
-        raise DataError(f"{source}: label ids {out_of_range[:5]} do not index the {len(names)} label names {names}")
-    return [names[int(label) - base] for label in labels]
+def _label_id(label: str) -> int | None:
+    """The integer a label spells ('3', '-1'), else None. Decimal digits only, as int() takes them (not '²'); no
+    label id has more than 18."""
+    digits = label.removeprefix("-")
+    return int(label) if digits.isdecimal() and len(digits) <= 18 else None
+
+
+def _map_label_ints(splits: dict[str, Examples], names: list[str] | None) -> dict[str, Examples]:
+    """Integer labels (NER: tags) -> names when names are given and every label is an integer: 0-based, or 1-based
+    when the ids run 1..K (AG News). Decided once for all splits: a split that lacks a class reads like the others."""
+    if names is None:
+        return splits
+    ids = [(_label_id(label), place) for examples in splits.values()
+           for labels, place in zip(examples.labels, examples.where)
+           for label in (labels if examples.words is not None else [labels])]
+    if any(i is None for i, _ in ids):
+        return splits
+    base = 1 if min(i for i, _ in ids) >= 1 and max(i for i, _ in ids) == len(names) else 0
+    bad = next(((i, place) for i, place in ids if not 0 <= i - base < len(names)), None)
+    if bad:
+        raise DataError(f"{bad[1]}: label id {bad[0]} does not index the {len(names)} label names {names} (ids count "
+                        f"from 0, or from 1 when they run 1..{len(names)})")
+    name = lambda label: names[int(label) - base]  # noqa: E731
+    return {split: dataclasses.replace(examples, labels=[
+        [name(tag) for tag in labels] if examples.words is not None else name(labels) for labels in examples.labels])
+        for split, examples in splits.items()}
+
+
+def _label_problem(label: str, ner: bool) -> str | None:
+    """Why a label (NER: tag) cannot be one: a line break in it (a stray quote merged lines), or not BIO."""
+    if "\n" in label or "\r" in label:
+        return f"label {label!r} spans lines; check --quoting (a stray quote merges lines)"
+    return check_tag(label) if ner else None
 
 
 def _resolve_column(spec: str | None, header: list[str] | None, default_names: tuple[str, ...], path,
@@ -130,12 +169,13 @@ def _resolve_column(spec: str | None, header: list[str] | None, default_names: t
     indices = []
     for part in spec.split(","):
         part = part.strip()
-        if part.isdigit():
+        if part.isdecimal():
             indices.append(int(part))
         elif lowered is not None and part.lower() in lowered:
             indices.append(lowered.index(part.lower()))
         else:
-            available = ", ".join(header) if header else "none: the file has no header line, use 0-based indices"
+            available = (", ".join(map(repr, header)) if header  # repr: a name may hold a line break
+                         else "none: the file has no header line, use 0-based indices")
             raise DataError(f"{path}: --{flag}={spec!r}: no column {part!r}; available columns: {available}")
     return indices
 
@@ -151,8 +191,8 @@ def _guess_columns(rows: list[list[str]], pair: bool) -> tuple[list[int], list[i
 
 
 def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, source, text_cols, pair_cols,
-                        label_cols, config: DataConfig, names: list[str] | None) -> Examples:
-    join = lambda row, cols: " ".join(str(row[c]).strip() for c in cols)  # noqa: E731
+                        label_cols, config: DataConfig) -> Examples:
+    join = lambda row, cols: " ".join(filter(None, (str(row[c]).strip() for c in cols)))  # noqa: E731
     texts, pairs, labels, where, skipped = [], [] if pair_cols else None, [], [], 0
     for row, line in zip(rows, lines):
         text = join(row, text_cols)
@@ -161,6 +201,8 @@ def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, sou
         place = f"{source}:{line}"
         if not label:
             raise DataError(f"{place}: empty label")
+        if problem := _label_problem(label, ner=False):
+            raise DataError(f"{place}: {problem}")
         if not text or (pair_cols and not pair_text):
             if config.strict:
                 raise DataError(f"{place}: empty text (drop --strict to skip such rows with a warning)")
@@ -175,7 +217,7 @@ def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, sou
         log.warning("%s: skipped %d rows with an empty text (--strict makes this an error)", source, skipped)
     if not texts:
         raise DataError(f"{source}: no examples with text")
-    return Examples(labels=_map_label_ints(labels, names, source), where=where, texts=texts, text_pairs=pairs)
+    return Examples(labels=labels, where=where, texts=texts, text_pairs=pairs)
 
 
 def _has_header(rows: list[list[str]], config: DataConfig) -> bool:
@@ -184,17 +226,18 @@ def _has_header(rows: list[list[str]], config: DataConfig) -> bool:
     if config.header != "auto":
         return config.header == "yes"
     specs = (config.text_column, config.text_pair_column, config.label_column)
-    if any(spec and not spec.replace(",", "").replace(" ", "").isdigit() for spec in specs):
+    if any(spec and not spec.replace(",", "").replace(" ", "").isdecimal() for spec in specs):
         return True
     if any(field.strip().lower() in TEXT_NAMES + PAIR_NAMES + LABEL_NAMES for field in rows[0]):
         return True
-    if config.label_column and config.label_column.isdigit() and len(rows) > 2:
-        column = [row[int(config.label_column)] for row in rows[1:] if int(config.label_column) < len(row)]
-        return rows[0][int(config.label_column)] not in column and len(set(column)) < len(column)
+    label = int(config.label_column) if config.label_column and config.label_column.isdecimal() else None
+    if label is not None and label < len(rows[0]) and len(rows) > 2:  # a wrong index is reported by the caller
+        column = [row[label] for row in rows[1:]]
+        return rows[0][label] not in column and len(set(column)) < len(column)
     return False
 
 
-def _read_table_file(path: pathlib.Path, task, config: DataConfig, names) -> Examples:
+def _read_table_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
     table = read_delimited(path, delimiter=config.delimiter, quoting=config.quoting)
     has_header = _has_header(table.rows, config)
     header = table.rows[0] if has_header else None
@@ -205,6 +248,9 @@ def _read_table_file(path: pathlib.Path, task, config: DataConfig, names) -> Exa
     pair = _resolve_column(config.text_pair_column, header, PAIR_NAMES, path, "text_pair_column") if task.pair else None
     label = _resolve_column(config.label_column, header, LABEL_NAMES, path, "label_column")
     if text is None or label is None or (task.pair and pair is None):
+        if len(rows[0]) < (3 if task.pair else 2):
+            raise DataError(f"{path}: {len(rows[0])} column(s), expected a text, {'a text pair, ' if task.pair else ''}"
+                            "and a label column; check --delimiter")
         guess_text, guess_pair, guess_label = _guess_columns(rows, task.pair)
         text, pair, label = text or guess_text, pair or guess_pair, label or guess_label
         log.info("%s: columns chosen automatically: text=%s%s label=%s (set --text_column/--label_column to "
@@ -213,10 +259,10 @@ def _read_table_file(path: pathlib.Path, task, config: DataConfig, names) -> Exa
     for flag, cols in (("text_column", text), ("text_pair_column", pair), ("label_column", label)):
         if cols and max(cols) >= width:
             raise DataError(f"{path}: --{flag} index {max(cols)} is out of range: the file has {width} columns")
-    return _examples_from_rows(rows, lines, path, text, pair, label, config, names)
+    return _examples_from_rows(rows, lines, path, text, pair, label, config)
 
 
-def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig, names) -> Examples:
+def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
     records, lines = read_jsonl(path)
     keys = list(records[0])
 
@@ -224,21 +270,38 @@ def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig, names) -> Exa
         cols = _resolve_column(spec, keys, defaults, path, flag)
         if cols is None:
             raise DataError(f"{path}: cannot find the {flag.replace('_column', '')} key; set --{flag} "
-                            f"(available keys: {', '.join(keys)})")
+                            f"(available keys: {', '.join(map(repr, keys))})")
+        if max(cols) >= len(keys):
+            raise DataError(f"{path}: --{flag} index {max(cols)} is out of range: the first record has {len(keys)} "
+                            "keys")
         return [keys[c] for c in cols]
 
     if task.name == "ner":
         word_key, tag_key = key(config.text_column, WORD_NAMES, "text_column"), key(config.label_column, TAG_NAMES,
                                                                                     "label_column")
-        words, tags, where = [], [], []
+        words, tags, where, skipped = [], [], [], 0
         for record, line in zip(records, lines):
             sentence, sentence_tags = record.get(word_key[0]), record.get(tag_key[0])
             if not isinstance(sentence, list) or not isinstance(sentence_tags, list) or len(sentence) != len(
                     sentence_tags):
                 raise DataError(f"{path}:{line}: expected lists {word_key[0]!r} and {tag_key[0]!r} of equal length")
+            if not sentence:
+                if config.strict:
+                    raise DataError(f"{path}:{line}: empty sentence (drop --strict to skip such records with a "
+                                    "warning)")
+                skipped += 1
+                continue
+            blank = next((i for i, word in enumerate(sentence, start=1) if not str(word).strip()), None)
+            if blank:
+                raise DataError(f"{path}:{line}: word {blank} is blank (its tag would be lost: the tokenizer makes "
+                                "nothing of it)")
             words.append([str(w) for w in sentence])
-            tags.append(_map_label_ints([str(t) for t in sentence_tags], names, f"{path}:{line}"))
+            tags.append([str(t) for t in sentence_tags])
             where.append(f"{path}:{line}")
+        if skipped:
+            log.warning("%s: skipped %d records with no words (--strict makes this an error)", path, skipped)
+        if not words:
+            raise DataError(f"{path}: no sentences with words")
         return Examples(labels=tags, where=where, words=words)
     text = key(config.text_column, TEXT_NAMES, "text_column")
     pair = key(config.text_pair_column, PAIR_NAMES, "text_pair_column") if task.pair else None
@@ -247,19 +310,19 @@ def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig, names) -> Exa
         missing = [k for k in text + (pair or []) + label if k not in record]
         if missing:
             raise DataError(f"{path}:{line}: missing key {missing[0]!r}")
-    return _examples_from_rows(records, lines, path, text, pair, label, config, names)
+    return _examples_from_rows(records, lines, path, text, pair, label, config)
 
 
-def read_file(path: pathlib.Path, task, config: DataConfig, names: list[str] | None = None) -> Examples:
-    """One data file, in the format its extension (and the task) says."""
+def read_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
+    """One data file, in the format its extension (and the task) says; integer labels stay integers."""
     if path.suffix.lower() in (".jsonl", ".json"):
-        return _read_jsonl_file(path, task, config, names)
+        return _read_jsonl_file(path, task, config)
     if task.name == "ner":
         examples, converted = read_conll(path, tag_scheme=config.tag_scheme)
         if converted:
             log.info("%s: %d sentences had IOB1 tags (an entity starting with I-); converted to IOB2", path, converted)
         return examples
-    return _read_table_file(path, task, config, names)
+    return _read_table_file(path, task, config)
 
 
 def _directory_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -330,7 +393,7 @@ def _hub_examples(table, source: str, task, config: DataConfig) -> Examples | No
         row[label_key] = names[row[label_key]] if names else str(row[label_key])
     text = [column(config.text_column, TEXT_NAMES, "text_column")]
     pair = [column(config.text_pair_column, PAIR_NAMES, "text_pair_column")] if task.pair else None
-    return _examples_from_rows(rows, lines, source, text, pair, [label_key], config, None)
+    return _examples_from_rows(rows, lines, source, text, pair, [label_key], config)
 
 
 def read_splits(config: DataConfig, task) -> tuple[dict[str, Examples], list[str] | None]:
@@ -341,11 +404,19 @@ def read_splits(config: DataConfig, task) -> tuple[dict[str, Examples], list[str
     else:
         path = pathlib.Path(config.dataset).expanduser()
     if path.is_dir():
-        names = _label_names(config, path)
-        return {split: read_file(file, task, config, names) for split, file in _directory_files(path).items()}, names
-    if path.is_file():
-        names = _label_names(config, None)
-        return {split_of(path) or "train": read_file(path, task, config, names)}, names
-    if config.dataset.startswith((".", "/", "~")) or path.suffix.lower() in DATA_SUFFIXES:
+        names = _label_names(config, path, task)
+        found = {split: read_file(file, task, config) for split, file in _directory_files(path).items()}
+    elif path.is_file():
+        names = _label_names(config, None, task)
+        found = {split_of(path) or "train": read_file(path, task, config)}
+    elif config.dataset.startswith((".", "/", "~")) or path.suffix.lower() in DATA_SUFFIXES:
         raise DataError(f"--dataset={config.dataset}: no such file or directory")
-    return _hub_splits(config.dataset, task, config), None
+    else:
+        return _hub_splits(config.dataset, task, config), None
+    found = _map_label_ints(found, names)
+    if task.name == "ner":  # CoNLL tags are checked as read; JSON Lines tags only now, as names or as they are
+        for examples in found.values():
+            for tags, place in zip(examples.labels, examples.where):
+                if problem := next(filter(None, (_label_problem(tag, ner=True) for tag in tags)), None):
+                    raise DataError(f"{place}: {problem}")
+    return found, names

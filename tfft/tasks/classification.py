@@ -12,7 +12,7 @@ from tfft.data.features import Encoded
 
 def _sort_key(name: str):
     """Integer-looking labels sort numerically ('2' before '10'), others alphabetically."""
-    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+    return (0, int(name), "") if name.removeprefix("-").isdecimal() and len(name) <= 19 else (1, 0, name)
 
 
 @dataclasses.dataclass(frozen=True)
