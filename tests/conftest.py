@@ -1,5 +1,6 @@
 """Shared fixtures: the packaged real encoder, padded batches, and the PyTorch reference helpers."""
 
+import json
 import os
 import pathlib
 import tempfile
@@ -10,6 +11,26 @@ os.environ.setdefault("TFFT_CACHE", tempfile.mkdtemp(prefix="tfft-test-cache-"))
 
 import numpy as np
 import pytest
+
+
+# The fault-injection suite (marker `faults`) runs small in CI; TFFT_FAULTS=full runs it at the size the closing
+# note reports (README 'Reliability'), TFFT_FAULTS_REPORT=FILE collects what it injected and what was lost.
+FAULTS_FULL = os.environ.get("TFFT_FAULTS") == "full"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "faults: fault injection (kills, damaged and full disks, divergence, hostile "
+                            "inputs, lost workers); TFFT_FAULTS=full for the full size")
+
+
+def record_faults(name: str, **counts) -> None:
+    """Adds one test's injection counts to the JSON file TFFT_FAULTS_REPORT names (when it is set)."""
+    path = os.environ.get("TFFT_FAULTS_REPORT")
+    if not path:
+        return
+    report = json.loads(pathlib.Path(path).read_text()) if os.path.isfile(path) else {}
+    report[name] = counts
+    pathlib.Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -74,18 +95,29 @@ def tfft_call(model, batch: dict, **kwargs):
     return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"), training=False, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, minilm_dir):
+def _tiny_bert(path: pathlib.Path, minilm_dir: pathlib.Path, **config) -> pathlib.Path:
     """A 2-block, 32-wide BERT with the real uncased vocabulary, so the packaged tokenizer fits it."""
     from tfft.checkpoints.io import save_pretrained
     from tfft.models import BertConfig, build_model
     from tfft.tokenization import load_tokenizer
 
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=128)
-    path = tmp_path_factory.mktemp("tiny-bert")
+                        intermediate_size=37, max_position_embeddings=128, **config)
     save_pretrained(build_model(config, "encoder", seed=1), path, tokenizer=load_tokenizer(minilm_dir))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, minilm_dir):
+    return _tiny_bert(tmp_path_factory.mktemp("tiny-bert"), minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_without_dropout(tmp_path_factory, minilm_dir):
+    """The tiny BERT without dropout: a batch split over workers computes exactly what it computes whole (dropout
+    masks depend on the shape of the part each replica draws them for)."""
+    return _tiny_bert(tmp_path_factory.mktemp("tiny-bert-no-dropout"), minilm_dir, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0)
 
 
 def assert_png(path, inches):

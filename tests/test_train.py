@@ -86,6 +86,41 @@ def test_output_dir_with_a_previous_run_needs_resume_or_overwrite(tmp_path, tiny
     assert (out / "config.json").read_text() == "{}"
 
 
+def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_model):
+    from tfft.config import RunConfig, TrainConfig
+    from tfft.data import DataConfig
+    from tfft.runs import start_run
+
+    out = tmp_path / "run"
+    start_run(RunConfig(TrainConfig(model=str(tiny_model), output_dir=str(out)), DataConfig(dataset="sample")), out)
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    result = train(f"--flagfile={out / 'flags.txt'}", "--resume", "--lr=0.001", "--batch_size=4", "--log_every=5")
+    assert error_line(result) == (f"error: --resume: --lr=0.001 (was 5e-05), --batch_size=4 (was 32) differs from "
+                                  f"the run in {out}; resume it with its own flags: --flagfile={out / 'flags.txt'} "
+                                  "--resume")
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_bad_data_leaves_no_run_directory_behind(tmp_path, tiny_model):
+    """The data is read after the run directory is made: the fresh directory goes again, so the corrected command
+    needs no --overwrite."""
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood,pos\nbad,neg,extra\n")
+    out = tmp_path / "run"
+    result = train(f"--model={tiny_model}", f"--dataset={data}", f"--output_dir={out}")
+    assert error_line(result) == f"error: {data}:3: expected 2 fields (as on line 1), found 3; check --delimiter / " \
+                                 "--quoting"
+    assert not out.exists()
+
+
+def test_a_flagfile_line_without_dashes_is_refused_not_ignored(tmp_path, tiny_model):
+    flagfile = tmp_path / "run.cfg"
+    flagfile.write_text(f"--model={tiny_model}\n--dataset=sample\nlr=1e-4\n")
+    result = train(f"--flagfile={flagfile}", f"--output_dir={tmp_path / 'run'}")
+    assert error_line(result) == ("error: unexpected argument 'lr=1e-4': flags are --name=value (in a flagfile too, "
+                                  "one per line)")
+
+
 def test_offline_default_model_names_the_quickstart(tmp_path):
     result = train("--task=ner", f"--output_dir={tmp_path / 'run'}",
                    env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)})

@@ -113,9 +113,9 @@ def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_ca
                            total_steps=warmup_calls + calls)
     batch = _synthetic_batch(config, task.head, trainer.model)
 
-    def step():  # as the loop does it: accumulate, read the label weight, apply, read the step
-        weight = sum(float(trainer.steps.accumulate(batch)[1]) for _ in range(config.grad_accum_steps))
-        trainer.steps.apply(tf.constant(weight))
+    def step():  # as the loop does it: accumulate, read the loss sum and label weight, apply, read the step
+        counts = [trainer.steps.accumulate(batch) for _ in range(config.grad_accum_steps)]
+        trainer.steps.apply(*(tf.constant(sum(float(c[i]) for c in counts)) for i in (1, 0)))
         return int(trainer.optimizer.step)
 
     times = call_seconds(step, warmup_calls + calls)

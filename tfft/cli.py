@@ -1,10 +1,13 @@
 """What the entry points share: flag definitions for data and model, turning flags into config objects, and
-the rule that bad input ends in one line on stderr and exit code 2 (no traceback, nothing written).
+the rule that bad input ends in one line on stderr and exit code 2 (no traceback, nothing written); an output
+directory that cannot be written (disk full, permission denied) ends the same way, naming the path, and a run
+stopped by --nan_policy=stop in one line with exit code 3.
 
 Only entry points (`python -m tfft.<command>`) call into this module; library code takes config objects.
 """
 
 import contextlib
+import errno
 import signal
 import sys
 import threading
@@ -15,14 +18,19 @@ from absl import app, flags
 from tfft.checkpoints.formats import CheckpointError
 from tfft.checkpoints.hub import ModelNotFoundError
 from tfft.data import DataConfig, DataError
+from tfft.files import OutputError
 from tfft.models import ConfigError
 from tfft.runs import RunError
 from tfft.serving import ServingError
 from tfft.tasks import TASKS
+from tfft.training.precision import DivergedError
 
 # Errors caused by the user's input: reported in one line with exit code 2.
-USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, ServingError, RunError)
+USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, ServingError, RunError, OutputError)
+# What a write that fails for want of space or permission raises where it did not go through tfft.files.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 EXIT_USAGE = 2
+EXIT_DIVERGED = 3
 DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003"}
 
 
@@ -95,9 +103,9 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, handler)
 
 
-def fail(message: str) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> None:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -105,6 +113,20 @@ def _parse_flags(argv: list[str]) -> list[str]:
         return flags.FLAGS(argv)
     except flags.Error as err:
         fail(str(err))
+    except UnicodeDecodeError as err:  # absl reads a flagfile as text in the locale's encoding
+        flagfiles = [arg.split("=", 1)[1] for arg in argv if arg.startswith(("--flagfile=", "-flagfile="))]
+        named = next((f for f in flagfiles if not _is_utf8(f)), " / ".join(flagfiles) or "a flagfile")
+        fail(f"--flagfile={named}: not valid UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+             "re-save it as UTF-8")
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def run(main, argv: list[str] | None = None) -> None:
@@ -115,5 +137,11 @@ def run(main, argv: list[str] | None = None) -> None:
             return main(argv)
         except USER_ERRORS as err:
             fail(str(err))
+        except DivergedError as err:
+            fail(str(err), EXIT_DIVERGED)
+        except OSError as err:
+            if err.errno not in WRITE_ERRNOS:
+                raise
+            fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
 
     app.run(guarded, argv=argv, flags_parser=_parse_flags)

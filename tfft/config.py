@@ -15,6 +15,7 @@ HEADS = ("hf",) + CLASSIFICATION_HEADS + NER_HEADS
 FEATURE_DTYPES = {"fp16": "float16", "fp32": "float32"}
 INITS = ("pretrained", "random")
 SELECTS = ("best", "last")
+NAN_POLICIES = ("stop", "skip")
 # Validation metrics --metric_for_best may name, per task; the first is the default. 'loss' is minimised.
 _CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
 METRICS = {"classification": _CLASSIFICATION_METRICS, "pair": _CLASSIFICATION_METRICS,
@@ -81,6 +82,7 @@ class TrainConfig:
     init: str = "pretrained"
     select: str = "best"
     evaluate_test: bool = True
+    nan_policy: str = "stop"
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):
@@ -136,6 +138,7 @@ class TrainConfig:
         need(self.select in SELECTS, "select", " / ".join(SELECTS))
         need(self.select == "best" or self.early_stopping_patience is None, "select",
              "best with --early_stopping_patience (early stopping keeps the best evaluation)")
+        need(self.nan_policy in NAN_POLICIES, "nan_policy", " / ".join(NAN_POLICIES))
 
     def head_config(self) -> HeadConfig | None:
         """The custom head the --head* flags describe; None for Hugging Face's (--head=hf)."""

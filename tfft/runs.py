@@ -10,6 +10,7 @@ sweep, report, export, predict) reads it back.
 A file that is missing or was written by another tfft version is a RunError naming the file.
 """
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -97,6 +98,7 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
     """A fresh directory, the run to resume, or (with --overwrite) a replaced one; never a silent mix."""
     if path.exists() and any(path.iterdir()):
         if resume:
+            files.remove_leftovers(path)  # of a run killed while writing
             return
         if not overwrite:
             raise ConfigFlagError(f"--output_dir={path}: holds a previous run; pass --resume to continue it or "
@@ -104,15 +106,49 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
         shutil.rmtree(path)
     elif resume:
         raise ConfigFlagError(f"--output_dir={path}: nothing to resume (no previous run there)")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise files.output_error(path, err) from err
+
+
+# Settings a resumed run may change: where and how often it logs, evaluates, checkpoints and exports, how it
+# treats a non-finite step, how many workers share the global batch. Every other one changes the updates (or, like
+# --xla's length buckets, the batch order the checkpoint's data position counts in).
+RESUMABLE = {"output_dir", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "export",
+             "evaluate_test", "cache_dir", "nan_policy", "distribute", "eval_batch_size"}
+
+
+def check_resume(run: RunConfig, output_dir: pathlib.Path) -> None:
+    """A resumed run must be the run its directory holds: a ConfigFlagError names the flags that differ."""
+    if not (output_dir / "config.json").is_file():
+        return
+    before = read_run(output_dir)
+    changed = [f"--{name}={getattr(now, name)} (was {getattr(then, name)})"
+               for now, then in ((run.train, before.train), (run.data, before.data))
+               for name in (f.name for f in dataclasses.fields(now))
+               if name not in RESUMABLE and getattr(now, name) != getattr(then, name)]
+    if changed:
+        raise ConfigFlagError(f"--resume: {', '.join(changed)} differs from the run in {output_dir}; resume it "
+                              f"with its own flags: --flagfile={output_dir / 'flags.txt'} --resume")
 
 
 def start_run(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False, overwrite: bool = False) -> None:
     """Prepares a run directory and records what the run is: config.json, and flags.txt, a flagfile that repeats
-    it (`python -m tfft.train --flagfile=RUN/flags.txt`)."""
+    it (`python -m tfft.train --flagfile=RUN/flags.txt`). A resumed run is checked against the recorded one."""
+    if resume:
+        check_resume(run, output_dir)
     prepare_output_dir(output_dir, resume=resume, overwrite=overwrite)
     files.write_text(output_dir / "config.json", run.to_json() + "\n")
     files.write_text(output_dir / "flags.txt", run.to_flags())
+
+
+def discard_unstarted(output_dir: pathlib.Path) -> None:
+    """Removes a fresh run directory that bad input stopped before it kept anything (no checkpoint, no best/): it
+    holds only the settings and first logs, and the corrected command must not need --overwrite."""
+    if output_dir.is_dir() and not (output_dir / "checkpoints" / "checkpoint").is_file() and not (
+            output_dir / "best").exists():
+        shutil.rmtree(output_dir)
 
 
 def check_run(config: TrainConfig) -> None:

@@ -9,10 +9,11 @@ import pathlib
 from absl import flags, logging
 
 from tfft import cli
+from tfft.cluster import is_chief
 from tfft.config import HEADS, RunConfig, TrainConfig
 from tfft.models.layers import ACTIVATIONS
-from tfft.runs import check_run, start_run
-from tfft.training.loop import train_and_evaluate
+from tfft.runs import check_run, discard_unstarted, start_run
+from tfft.training.loop import make_strategy, train_and_evaluate
 
 cli.define_data_flags()
 flags.DEFINE_string("output_dir", None, "Run directory (default: a fresh runs/<task>-<timestamp>).")
@@ -72,6 +73,10 @@ flags.DEFINE_enum("init", "pretrained", ["pretrained", "random"], "Start from th
                   "random weights of the same architecture (the 'untrained' baseline).")
 flags.DEFINE_enum("select", "best", ["best", "last"], "What best/ keeps: the weights of the best validation "
                   "evaluation, or the final weights (a refit on train + validation has no held-out data to pick by).")
+flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A non-finite loss or gradient is never applied. stop: "
+                  "end the run there (exit code 3), naming the step and the checkpoint to resume from; skip: skip the "
+                  "update, count it (skipped_steps) and go on (giving up after 50 in a row). fp16 skips overflows by "
+                  "loss scaling either way, and stops only at loss scale 1.")
 flags.DEFINE_boolean("evaluate_test", True, "Evaluate best/ on the test split at the end (a sweep leaves the test "
                      "split alone until it has picked its configuration).")
 FLAGS = flags.FLAGS
@@ -97,19 +102,31 @@ def train_config(values) -> TrainConfig:
         min_delta=values.min_delta, metric_for_best=values.metric_for_best, seed=values.seed,
         deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
         cache_dir=values.cache_dir, export=values.export, init=values.init, select=values.select,
-        evaluate_test=values.evaluate_test)
+        evaluate_test=values.evaluate_test, nan_policy=values.nan_policy)
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        cli.fail(f"unexpected argument {argv[1]!r}: flags are --name=value (in a flagfile too, one per line)")
     logging.set_verbosity(logging.INFO)
     run = RunConfig(train_config(FLAGS), cli.data_config(FLAGS))
     check_run(run.train)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = pathlib.Path(FLAGS.output_dir or f"runs/{FLAGS.task}-{stamp}")
-    start_run(run, output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
-    with cli.stop_on_signals() as stop:
-        result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set())
+    chief = is_chief()  # the other workers of a multi-worker run write nothing there
+    if chief:
+        start_run(run, output_dir, resume=FLAGS.resume, overwrite=FLAGS.overwrite)
+    # The strategy first: under multi_worker, TensorFlow's coordination service takes SIGTERM for itself when it
+    # starts, and the handlers installed after it must be tfft's.
+    strategy = make_strategy(run.train.distribute)
+    try:
+        with cli.stop_on_signals() as stop:
+            result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set(),
+                                        strategy=strategy)
+    except cli.USER_ERRORS:  # bad data, a refused weights file, a full disk: the corrected command starts afresh
+        if chief and not FLAGS.resume:
+            discard_unstarted(output_dir)
+        raise
     if "interrupted_at" in result:
         print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "
               f"--flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} --resume")

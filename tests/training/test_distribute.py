@@ -44,7 +44,7 @@ def run(strategy):
     for b in data:
         loss_sum, weight, examples, _, _ = steps.accumulate(b)
         assert float(examples) == 8
-        steps.apply(weight)
+        steps.apply(weight, loss_sum)
         losses.append(float(loss_sum) / float(weight))
     assert steps.traces["gradients"] == strategy.num_replicas_in_sync, steps.traces  # one trace per replica
     return losses, [v.numpy() for v in model.trainable_variables]

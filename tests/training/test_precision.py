@@ -54,15 +54,18 @@ def test_scale_and_unscale_are_exact_inverses_in_float32():
     np.testing.assert_array_equal(grads[0].numpy(), [3.0, 2.0**-10])
 
 
-def test_disabled_scaler_is_the_identity():
+def test_disabled_scaler_is_the_identity_and_still_reports_non_finite_steps():
+    """fp32 / bf16: no scaling, but a non-finite gradient or loss is reported and counted (--nan_policy)."""
     scaler = LossScale(enabled=False)
     loss = tf.constant(1.5)
     assert float(scaler.scale(loss)) == 1.5
     grads = _with(np.inf)
     for ours, grad in zip(scaler.unscale(grads), grads):
         np.testing.assert_array_equal(ours.numpy(), grad.numpy())
-    assert bool(scaler.update(grads))
-    assert float(scaler.current) == 1.0 and int(scaler.skipped) == 0 and int(scaler.good_steps) == 0
+    assert not bool(scaler.update(grads))
+    assert bool(scaler.update(_finite(), loss))
+    assert not bool(scaler.update(_finite(), tf.constant(np.nan, tf.float32)))
+    assert float(scaler.current) == 1.0 and int(scaler.skipped) == 2 and int(scaler.good_steps) == 0
 
 
 def test_all_finite():

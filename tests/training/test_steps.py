@@ -34,10 +34,11 @@ def _steps(freeze="none", xla=False, fp16=False, seed=0):
 
 
 def _update(steps, batches):
-    weight = 0.0
+    loss = weight = 0.0
     for batch in batches:
-        weight += float(steps.accumulate(batch)[1])
-    return steps.apply(tf.constant(weight))
+        loss_sum, batch_weight = steps.accumulate(batch)[:2]
+        loss, weight = loss + float(loss_sum), weight + float(batch_weight)
+    return steps.apply(tf.constant(weight), tf.constant(loss))
 
 
 def test_freeze_specs():
@@ -89,12 +90,30 @@ def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
     before = [v.numpy().copy() for v in model.trainable_variables]
     steps.accumulate(_batch((9, 5, 3, 7), 2))
     steps.accumulator.sums[0].assign_add(tf.fill(steps.accumulator.sums[0].shape, np.inf))
-    applied, _ = steps.apply(tf.constant(4.0))
+    applied, _ = steps.apply(tf.constant(4.0), tf.constant(1.0))
     assert not bool(applied) and float(steps.loss_scale.current) == 2.0 ** 14 and int(steps.optimizer.step) == 0
     assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
     applied, _ = _update(steps, [_batch((9, 5, 3, 7), 3)])
     assert bool(applied) and int(steps.optimizer.step) == 1
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
+
+
+@pytest.mark.parametrize("plant", ["gradient", "loss"])
+def test_fp32_non_finite_step_is_skipped_and_counted_not_applied(plant):
+    """Without loss scaling too: a NaN gradient, or a NaN loss with finite gradients, never reaches the weights."""
+    model, steps = _steps(seed=6)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    loss_sum, weight = steps.accumulate(_batch((9, 5, 3, 7), 2))[:2]
+    if plant == "gradient":
+        steps.accumulator.sums[1].assign_add(tf.fill(steps.accumulator.sums[1].shape, np.nan))
+    else:
+        loss_sum = tf.constant(np.nan, tf.float32)
+    applied, _ = steps.apply(weight, loss_sum)
+    assert not bool(applied) and int(steps.optimizer.step) == 0 and int(steps.loss_scale.skipped) == 1
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+    assert float(steps.loss_scale.current) == 1.0
+    applied, _ = _update(steps, [_batch((9, 5, 3, 7), 3)])  # the accumulator was cleared: the next step is clean
+    assert bool(applied) and int(steps.optimizer.step) == 1
 
 
 @pytest.mark.parametrize("xla, any_length, traces", [

@@ -39,6 +39,7 @@ from tfft.runs import RunError, check_run, read_json, read_metrics_log, start_ru
     validation_metrics
 from tfft.studies.evaluation import EvalConfig, evaluate_run
 from tfft.training.loop import train_and_evaluate
+from tfft.training.precision import DivergedError
 
 log = logging.getLogger(__name__)
 # Flags a grid may not vary: they place or protocol the runs rather than configure them.
@@ -180,8 +181,8 @@ def rows(sweep_dir: pathlib.Path, all_trials: list[Trial], metric: str) -> list[
             finished = read_json(run_dir / FINISHED, "written when a sweep run ends")
             best = finished["best"]
             records = read_metrics_log(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
-            row.update(diverged=divergence(records, loss_scaled=trial.run.train.precision == "fp16"),
-                       seconds=finished["seconds"])
+            row.update(diverged=finished.get("diverged") or divergence(
+                records, loss_scaled=trial.run.train.precision == "fp16"), seconds=finished["seconds"])
             row["status"] = "diverged" if row["diverged"] else "finished" if best else "failed"
             if best:
                 row.update(metric=best[metric], step=best["step"], epoch=best.get("epoch"),
@@ -252,19 +253,25 @@ def refit_run(trial: Trial, best: dict) -> RunConfig:
 
 
 def _train(run: RunConfig, run_dir: pathlib.Path, interrupt) -> dict | None:
-    """One run to its end (continuing its checkpoint if it has one); None when interrupted. A run whose validation
-    metric was never finite (it diverged) has no best model: it is recorded as failed, and the sweep goes on."""
+    """One run to its end (continuing its checkpoint if it has one); None when interrupted. A run stopped by
+    --nan_policy=stop is recorded as diverged (with the update it stopped at), one whose validation metric was never
+    finite has no best model and is recorded as failed; either way the sweep goes on."""
     resume = (run_dir / "checkpoints" / "checkpoint").is_file()
     start_run(run, run_dir, resume=resume, overwrite=not resume)
     start = time.perf_counter()
-    result = train_and_evaluate(run, run_dir, resume=resume, interrupt=interrupt)
+    try:
+        result, diverged = train_and_evaluate(run, run_dir, resume=resume, interrupt=interrupt), None
+    except DivergedError as err:
+        log.warning("%s: %s", run_dir, err)
+        result, diverged = {}, f"non-finite loss or gradients at update {err.update}"
     if "interrupted_at" in result:
         return None
     best = validation_metrics(run_dir) if (run_dir / "best_metrics.json").is_file() else None
     if best is None:
         log.warning("%s: no finite validation %s, no best model: recorded as failed", run_dir,
                     metric_of(run))
-    finished = {"seconds": round(time.perf_counter() - start, 1), "best": best}
+    finished = {"seconds": round(time.perf_counter() - start, 1), "best": best,
+                **({"diverged": diverged} if diverged else {})}
     files.write_json(run_dir / FINISHED, finished)
     return finished
 

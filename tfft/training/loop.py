@@ -28,9 +28,10 @@ from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
 from tfft.training import feature_cache
 from tfft.training.evaluation import evaluate, prediction_records, records_markdown
+from tfft.training.checkpointing import Checkpoints
 from tfft.training.freeze import layer_lr_scales, trainable_variables
 from tfft.training.losses import balanced_class_weights
-from tfft.training.precision import LossScale, precision_warning
+from tfft.training.precision import SKIP_LIMIT, DivergedError, LossScale, all_finite, precision_warning
 from tfft.training.steps import TrainSteps
 from tfft.training.summaries import Summaries
 
@@ -112,11 +113,14 @@ def make_trainer(config: TrainConfig, head: str, labels: Sequence[str], *, strat
 
 
 def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool = False,
-                       interrupt: Callable[[int], bool] | None = None) -> dict:
+                       interrupt: Callable[[int], bool] | None = None,
+                       strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tunes, keeps the best model in output_dir/best, evaluates it on the test split; returns test metrics.
 
-    `interrupt(step)` is asked after every update; when it says yes the run checkpoints and returns
-    {"interrupted_at": step}, and `resume=True` continues it later exactly where it stopped.
+    `interrupt(step)` is asked after every update; when it says yes (on any worker) the run checkpoints and
+    returns {"interrupted_at": step}, and `resume=True` continues it later exactly where it stopped. A non-finite
+    loss or gradient skips the update; with --nan_policy=stop it then raises DivergedError, naming the step and
+    the checkpoint to resume from. `strategy`: the one --distribute names, if the caller made it already.
     """
     config = run.train
     task = TASKS[config.task]
@@ -145,7 +149,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
              lengths[0], lengths[-1])
 
     # ---------------------------------------------------------------- model and optimizer
-    strategy = make_strategy(config.distribute)
+    strategy = strategy or make_strategy(config.distribute)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise ConfigFlagError(f"--batch_size={config.batch_size}: expected a multiple of the "
                               f"{strategy.num_replicas_in_sync} replicas of --distribute={config.distribute}")
@@ -173,18 +177,19 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                            eval_batches["validation"].dataset().element_spec)
 
     # ---------------------------------------------------------------- restore or init
-    # Multi-worker: every worker must save (or the collective save deadlocks), non-chief workers to a scratch
-    # directory; only the chief writes best/, summaries and reports (FIELD-NOTES 'Distribution').
+    # Multi-worker: every worker saves (a collective), non-chief workers to a scratch directory, and every worker
+    # restores from the chief's; only the chief writes best/, summaries and reports (FIELD-NOTES 'Distribution').
     chief = getattr(strategy.extended, "should_checkpoint", True)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, loss_scale=loss_scale, progress=progress)
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(output_dir / "checkpoints") if chief else tempfile.mkdtemp(prefix="tfft-worker-"),
-        max_to_keep=config.keep_checkpoints)
-    if resume and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", manager.latest_checkpoint,
-                 int(optimizer.step), int(progress.epoch), int(progress.batch_in_epoch))
-    summaries = Summaries(output_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="tfft-worker-")))
+    checkpoints = Checkpoints(
+        tf.train.Checkpoint(model=model, optimizer=optimizer, loss_scale=loss_scale, progress=progress),
+        output_dir / "checkpoints", chief=chief, max_to_keep=config.keep_checkpoints)
+    restored = checkpoints.restore_latest() if resume else None
+    if restored:
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", restored, int(optimizer.step.numpy()),
+                 int(progress.epoch.numpy()), int(progress.batch_in_epoch.numpy()))
+    scratch = None if chief else tempfile.TemporaryDirectory(prefix="tfft-worker-")  # removed when the run returns
+    summaries = Summaries(output_dir if chief else pathlib.Path(scratch.name),
+                          after_step=int(optimizer.step.numpy()) if resume else None)
     summaries.text("train", 0, "config", "```\n" + run.to_json() + "\n```")
     if chief:
         files.write_json(output_dir / "data_summary.json", data.summary())
@@ -203,33 +208,38 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         value = result[metric_name]
         log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
         signed = -value if metric_name == "loss" else value  # progress.best holds the signed value: higher is better
-        improved = signed > float(progress.best) + config.min_delta
+        improved = signed > float(progress.best.numpy()) + config.min_delta
         if improved:
             progress.best.assign(signed)
             progress.bad_evaluations.assign(0)
         else:
             progress.bad_evaluations.assign_add(1)
         keep = improved if config.select == "best" else step >= total_steps  # --select=last: the final weights
+        if keep and not bool(all_finite([v for v in model.variables if v.dtype.is_floating])):
+            log.warning("step %d: the weights are not finite; best/ keeps the model it had", step)
+            keep = False
         if keep and chief:
             save_pretrained(model, output_dir / "best", tokenizer=tokenizer)
             files.write_json(output_dir / "best_metrics.json", {"step": step, **result})
         patience = config.early_stopping_patience
-        return patience is not None and int(progress.bad_evaluations) >= patience
+        return patience is not None and int(progress.bad_evaluations.numpy()) >= patience
 
     # ---------------------------------------------------------------- loop
-    step = first_step = int(optimizer.step)
+    step = first_step = int(optimizer.step.numpy())
     evaluated_at, stop = None, step >= total_steps
     window = Window()
+    agreed = any_worker(strategy)
+    skipped_in_a_row = 0
     loop_start = time.perf_counter()
     bar = tqdm.tqdm(total=total_steps, initial=step, unit="update", disable=not sys.stderr.isatty())
     while not stop:
-        epoch, skip = int(progress.epoch), int(progress.batch_in_epoch)
+        epoch, skip = int(progress.epoch.numpy()), int(progress.batch_in_epoch.numpy())
         # Each bucketed global batch is split evenly over the replicas: they always agree on the shape, and no
         # replica ever waits on an uneven last batch (tensorflow#37112).
         iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
         exhausted = False
         while not (exhausted or stop):
-            total_weight = 0.0
+            total_weight = total_loss = 0.0
             for _ in range(config.grad_accum_steps):  # one update = grad_accum_steps micro-batches
                 with clock("input"):
                     batch = next(iterator, None)
@@ -238,33 +248,44 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                     break
                 counts = steps.accumulate(batch)
                 window.add(*(float(c) for c in counts))
+                total_loss += float(counts[0])
                 total_weight += float(counts[1])
                 progress.batch_in_epoch.assign_add(1)
             if total_weight == 0.0:
                 continue
-            applied, norm = steps.apply(tf.constant(total_weight))
-            step = int(optimizer.step)
+            scale = float(loss_scale.current.numpy())
+            applied, norm = steps.apply(tf.constant(total_weight), tf.constant(total_loss))
+            step = int(optimizer.step.numpy())
             bar.update(step - bar.n)
             last = step >= total_steps
-            if not bool(applied):
-                log.warning("update skipped: non-finite gradients; loss scale now %g", float(loss_scale.current))
+            skipped_in_a_row = 0 if bool(applied) else skipped_in_a_row + 1
+            if skipped_in_a_row:
+                log.warning("update %d skipped: non-finite loss or gradients (%d skipped so far); loss scale now %g",
+                            step + 1, int(loss_scale.skipped.numpy()), float(loss_scale.current.numpy()))
+                # under fp16 only at scale 1: not an overflow that a smaller scale fixes
+                if (config.nan_policy == "stop" and scale <= 1.0) or skipped_in_a_row >= SKIP_LIMIT:
+                    bar.close()
+                    summaries.close()
+                    raise DivergedError(step + 1, checkpoints.last_good,
+                                        in_a_row=1 if config.nan_policy == "stop" else skipped_in_a_row)
             if step % config.log_every == 0 or last:
                 summaries.scalars("train", step, {**window.flush(), "epoch": step / updates_per_epoch,
                                                   "learning_rate": float(schedule(step - 1)),
                                                   "gradient_norm": float(norm),
-                                                  "loss_scale": float(loss_scale.current),
-                                                  "skipped_steps": int(loss_scale.skipped)})
+                                                  "loss_scale": float(loss_scale.current.numpy()),
+                                                  "skipped_steps": int(loss_scale.skipped.numpy())})
             if config.eval_every and step % config.eval_every == 0 and evaluated_at != step:
                 stop, evaluated_at = evaluate_and_keep_best(step), step
             if step % config.checkpoint_every == 0:
                 with clock("checkpoint"):
-                    manager.save(checkpoint_number=step)
-            if interrupt is not None and interrupt(step) and not last:
+                    checkpoints.save(step)
+            if interrupt is not None and agreed(interrupt(step)) and not last:
                 bar.close()
-                manager.save(checkpoint_number=step)
+                if step % config.checkpoint_every:
+                    checkpoints.save(step)
                 summaries.close()
                 log.info("interrupted at step %d; checkpoint %s; continue with --resume", step,
-                         manager.latest_checkpoint)
+                         checkpoints.last_good)
                 return {"interrupted_at": step}
             stop = stop or last
         if exhausted:
@@ -276,7 +297,7 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     if evaluated_at != step:  # the last updates were not evaluated yet (an early stop evaluates before it stops)
         evaluate_and_keep_best(step)
     clock.seconds["loop"] = time.perf_counter() - loop_start
-    manager.save(checkpoint_number=step)
+    checkpoints.save(step)
     if chief:
         files.write_json(output_dir / "timing.json", timing(clock, window, updates=step - first_step,
                                                             traces=steps.traces, batch_lengths=lengths))
@@ -299,13 +320,27 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         files.write_jsonl(output_dir / "test_predictions.jsonl",
                           prediction_records(data.splits["test"], predictions, data.labels))
         log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
-                 abs(float(progress.best)) if metric_name == "loss" else float(progress.best))
+                 abs(float(progress.best.numpy())) if metric_name == "loss" else float(progress.best.numpy()))
     summaries.close()
 
     # ---------------------------------------------------------------- export
     if config.export:  # from best/ in float32, whatever --precision trained in
         log.info("exported the best model to %s", export_run(output_dir, output_dir / "export", overwrite=True))
     return result
+
+
+def any_worker(strategy: tf.distribute.Strategy) -> Callable[[bool], bool]:
+    """A function telling whether a flag is true on any worker: a signal reaches one process, but all must stop at
+    the same step (the checkpoint save is collective). One all-reduce under MultiWorkerMirroredStrategy; in a
+    single process the flag itself."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return bool
+
+    @tf.function
+    def votes(flag):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: flag), axis=None)
+
+    return lambda flag: float(votes(tf.constant(float(flag)))) > 0
 
 
 class Window:

@@ -10,7 +10,8 @@ after `growth_interval` finite steps in a row it is doubled again. The step read
     grads, norm = clip_by_global_norm(grads, clip_norm)
     tf.cond(finite, apply_update, skip)
 
-bfloat16 and float32 need no scaling: `LossScale(enabled=False)` keeps scale 1 and the same step code.
+bfloat16 and float32 need no scaling: `LossScale(enabled=False)` keeps scale 1 and the same step code, and
+still reports (and counts) a non-finite step, which the loop then skips or stops at (--nan_policy).
 """
 
 import pathlib
@@ -22,6 +23,25 @@ import tensorflow as tf
 # uses growth_interval=2000 too (with init_scale=2**16). Both halve on overflow and double on growth.
 INITIAL_SCALE = 2.0**15
 GROWTH_INTERVAL = 2000
+
+
+# --nan_policy=skip gives up after this many non-finite updates in a row: the run has diverged for good (and, as
+# a skipped update does not advance the step, it would otherwise never reach --max_steps).
+SKIP_LIMIT = 50
+
+
+class DivergedError(ArithmeticError):
+    """An update met a non-finite loss or gradient: with --nan_policy=stop (at loss scale 1 under float16), or the
+    SKIP_LIMIT-th in a row with --nan_policy=skip."""
+
+    def __init__(self, update: int, checkpoint: str | None, *, in_a_row: int = 1):
+        resume = (f"the last good checkpoint is {checkpoint}: --resume continues from it (add --nan_policy=skip "
+                  "to skip such updates)" if checkpoint else "no checkpoint was written before it")
+        what = ("non-finite loss or gradients, the run stopped (--nan_policy=stop) and the update was not applied"
+                if in_a_row == 1 else f"the {in_a_row}th update in a row with non-finite loss or gradients, the run "
+                "stopped (--nan_policy=skip gives up)")
+        super().__init__(f"update {update}: {what}; {resume}")
+        self.update, self.checkpoint = update, checkpoint
 
 
 def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -36,7 +56,7 @@ class LossScale(tf.Module):
     """The dynamic loss scale and its counters, as checkpointable variables created here.
 
     `current` (float32) is the scale; `good_steps` (int64) counts finite steps since the last change;
-    `skipped` (int64) counts the updates skipped for non-finite gradients. Halving stops at 1, as in Keras
+    `skipped` (int64) counts the updates skipped for non-finite gradients (or loss), scaled or not. Halving stops at 1, as in Keras
     (torch's GradScaler has no floor); doubling stops where the scale would stop being finite.
     """
 
@@ -66,14 +86,14 @@ class LossScale(tf.Module):
             return grads
         return [g / self.current for g in grads]
 
-    def update(self, grads: Sequence[tf.Tensor]) -> tf.Tensor:
-        """Adjusts the scale after one step's (unscaled) gradients; returns whether to apply the update.
-
-        Disabled: always True and nothing changes (no scaling, nothing to protect).
+    def update(self, grads: Sequence[tf.Tensor], loss: tf.Tensor | None = None) -> tf.Tensor:
+        """Adjusts the scale after one step's (unscaled) gradients and loss; returns whether they are all finite,
+        i.e. whether to apply the update. Disabled: the scale stays 1; a non-finite step is only counted.
         """
+        finite = all_finite(list(grads) + ([] if loss is None else [loss]))
+        self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         if not self.enabled:
-            return tf.constant(True)
-        finite = all_finite(grads)
+            return finite
         zero = tf.constant(0, tf.int64)
         good = tf.where(finite, self.good_steps + 1, zero)
         doubled = self.current * 2.0
@@ -81,7 +101,6 @@ class LossScale(tf.Module):
         halved = tf.maximum(self.current / 2.0, 1.0)
         self.current.assign(tf.where(finite, tf.where(grow, doubled, self.current), halved))
         self.good_steps.assign(tf.where(grow, zero, good))
-        self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         return finite
 
 

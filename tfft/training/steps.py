@@ -6,9 +6,9 @@ Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES
   on one replica; only the trainable variables are watched, so frozen ones get no gradient at all.
 - `accumulate` adds them into a GradientAccumulator, whose variables aggregate by SUM: under a strategy the
   add is the cross-replica all-reduce, outside any XLA cluster.
-- `apply` (jit-compiled on one device): unscale (fp16), finiteness check (after the reduction), global-norm
-  clipping and the optimizer update; a non-finite step is skipped without advancing the optimizer's step or the
-  schedule.
+- `apply` (jit-compiled on one device): unscale (fp16), finiteness check of the gradients and the loss (after
+  the reduction, in every precision), global-norm clipping and the optimizer update; a non-finite step is skipped
+  without advancing the optimizer's step or the schedule (the loop then goes on or stops: --nan_policy).
 Gradients are of loss sums (over labelled examples or tokens, divided by a fixed `normalizer` only to keep
 their scale like a mean's); `apply` divides the accumulated sum by the label weight of everything accumulated,
 so k micro-batches, or N replicas, give exactly the gradient of the mean loss over one batch k (or N) times
@@ -114,11 +114,12 @@ class TrainSteps:
         per_replica = self.strategy.run(replica, (batch,))
         return tuple(self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None) for x in per_replica)
 
-    def _apply(self, total_weight: tf.Tensor):
-        """One update from the accumulated gradients; returns (applied, global norm). Clears the accumulators."""
+    def _apply(self, total_weight: tf.Tensor, total_loss: tf.Tensor):
+        """One update from the accumulated gradients of micro-batches whose losses sum to `total_loss`; returns
+        (applied, global norm). Clears the accumulators."""
         mean_factor = self.normalizer / tf.maximum(tf.cast(total_weight, tf.float32), 1e-9)
         grads = [g * mean_factor for g in self.loss_scale.unscale(self.accumulator.value())]
-        finite = self.loss_scale.update(grads)
+        finite = self.loss_scale.update(grads, tf.cast(total_loss, tf.float32))
         grads, norm = clip_by_global_norm(grads, self.clip_norm)
 
         def update():

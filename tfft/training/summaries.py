@@ -7,12 +7,21 @@ import time
 
 import tensorflow as tf
 
+from tfft import files
+from tfft.runs import read_metrics_log
+
 
 class Summaries:
-    def __init__(self, output_dir: pathlib.Path):
+    """`after_step`: a resumed run's step. The metrics.jsonl lines of later steps (written before a crash, after
+    the checkpoint the run resumes from) are dropped: the resumed run writes them again."""
+
+    def __init__(self, output_dir: pathlib.Path, *, after_step: int | None = None):
         self.writers = {split: tf.summary.create_file_writer(str(output_dir / "tensorboard" / split))
                         for split in ("train", "validation")}
-        self.jsonl = open(output_dir / "metrics.jsonl", "a", encoding="utf-8")
+        path = output_dir / "metrics.jsonl"
+        if after_step is not None and path.is_file():
+            files.write_jsonl(path, [r for r in read_metrics_log(output_dir) if r["step"] <= after_step])
+        self.jsonl = open(path, "a", encoding="utf-8")
 
     def scalars(self, split: str, step: int, values: dict) -> None:
         """Numbers to TensorBoard (nested dicts flattened as a/b) and one metrics.jsonl line."""
