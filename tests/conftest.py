@@ -23,6 +23,14 @@ def pytest_configure(config):
                             "inputs, lost workers); TFFT_FAULTS=full for the full size")
 
 
+def checkpoint_model_tensors(run_dir) -> dict:
+    """{name: array} of the model variables in a run's latest checkpoint (RUN/checkpoints)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith("model/")}
+
+
 def record_faults(name: str, **counts) -> None:
     """Adds one test's injection counts to the JSON file TFFT_FAULTS_REPORT names (when it is set)."""
     path = os.environ.get("TFFT_FAULTS_REPORT")

@@ -26,13 +26,17 @@ class OutputError(OSError):
         return self.strerror
 
 
+def reason(err: BaseException) -> str:
+    """Why an operation failed, in one line: an OSError's strerror, else the first line of the message (e.g.
+    TensorFlow's), else the exception's type."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def output_error(path: str | os.PathLike, err: BaseException, what: str = "") -> OutputError:
-    """OutputError for a failed write of `path` (`what`: of what, e.g. 'checkpoint 300'): the reason in one line
-    (an OSError's strerror, else the first line of the message, e.g. TensorFlow's)."""
-    reason = err.strerror if isinstance(err, OSError) and err.strerror else (str(err).strip() or repr(err))
-    reason = reason.splitlines()[0]
+    """OutputError for a failed write of `path` (`what`: of what, e.g. 'checkpoint 300')."""
     return OutputError(getattr(err, "errno", None) or errno.EIO,
-                       f"{path}: cannot write{' ' + what if what else ''} ({reason})")
+                       f"{path}: cannot write{' ' + what if what else ''} ({reason(err)})")
 
 
 @contextlib.contextmanager

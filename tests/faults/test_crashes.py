@@ -8,7 +8,6 @@ test metrics of an uninterrupted run. CI runs a few injections; TFFT_FAULTS=full
 """
 
 import glob
-import json
 import pathlib
 import random
 import re
@@ -23,7 +22,8 @@ import pytest
 import tensorflow as tf
 from safetensors.numpy import load_file
 
-from conftest import FAULTS_FULL, record_faults
+from conftest import FAULTS_FULL, checkpoint_model_tensors, record_faults
+from tfft.runs import read_metrics_log
 from tfft.training.checkpointing import verify
 
 pytestmark = pytest.mark.faults
@@ -53,12 +53,9 @@ def _train(args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def _last_logged_step(run_dir: pathlib.Path) -> int:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    if not (run_dir / "metrics.jsonl").is_file():
         return 0
-    steps = [json.loads(line)["step"] for line in path.read_text().splitlines()
-             if line.endswith("}") and '"split": "train"' in line]
-    return max(steps, default=0)
+    return max((r["step"] for r in read_metrics_log(run_dir) if r["split"] == "train"), default=0)
 
 
 def _latest_step(run_dir: pathlib.Path) -> int:
@@ -71,21 +68,16 @@ def _writes(run_dir: pathlib.Path) -> set[str]:
     return set(glob.glob(str(run_dir / "checkpoints" / "*_temp")) + glob.glob(str(run_dir / ".best.tmp-*")))
 
 
-def _model_weights(run_dir: pathlib.Path) -> dict:
-    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith("model/")}
-
-
 def _train_log(run_dir: pathlib.Path) -> list[tuple]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [(r["step"], r["loss"], r["gradient_norm"], r["learning_rate"]) for r in records if r["split"] == "train"]
+    return [(r["step"], r["loss"], r["gradient_norm"], r["learning_rate"]) for r in read_metrics_log(run_dir)
+            if r["split"] == "train"]
 
 
 def _assert_same_run(run_dir: pathlib.Path, reference: pathlib.Path) -> float:
     """The run ended with the reference's weights, best/, test metrics and training log (each update logged once,
     with the same numbers); returns the largest weight difference."""
     assert _train_log(run_dir) == _train_log(reference)
-    ours, theirs = _model_weights(run_dir), _model_weights(reference)
+    ours, theirs = checkpoint_model_tensors(run_dir), checkpoint_model_tensors(reference)
     assert ours.keys() == theirs.keys() and ours
     worst = max(float(np.abs(ours[n] - theirs[n]).max()) for n in ours)
     best, reference_best = (load_file(str(d / "best" / "model.safetensors")) for d in (run_dir, reference))
@@ -244,7 +236,7 @@ def test_a_diverging_learning_rate_stops_at_once_naming_the_update_and_checkpoin
     assert latest == (update - 1) // INTERVAL * INTERVAL
     if latest:
         assert f"the last good checkpoint is {run_dir / 'checkpoints' / f'ckpt-{latest}'}" in line
-    for name, tensor in _model_weights(run_dir).items() if latest else ():
+    for name, tensor in checkpoint_model_tensors(run_dir).items() if latest else ():
         assert np.isfinite(tensor).all(), name
     if (run_dir / "best").exists():
         assert all(np.isfinite(v).all() for v in load_file(str(run_dir / "best" / "model.safetensors")).values())

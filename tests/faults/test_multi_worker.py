@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import record_faults
+from conftest import checkpoint_model_tensors, record_faults
 from tfft.cluster import is_chief, tf_config
+from tfft.runs import read_metrics_log
 
 pytestmark = pytest.mark.faults
 
@@ -37,13 +38,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
 
 
 def _train_losses(run_dir: pathlib.Path) -> dict[int, float]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if r["split"] == "train"}
-
-
-def _weights(run_dir: pathlib.Path) -> dict:
-    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith("model/")}
+    return {r["step"]: r["loss"] for r in read_metrics_log(run_dir) if r["split"] == "train"}
 
 
 def _largest_difference(a: dict, b: dict) -> float:
@@ -74,7 +69,7 @@ def test_two_workers_train_what_one_worker_trains_with_the_same_global_batch(tin
     one, two = _train_losses(single), _train_losses(run_dir)
     assert list(one) == list(two) == list(range(1, 13))
     loss_difference = max(abs(one[s] - two[s]) for s in one)
-    weight_difference = _largest_difference(_weights(single), _weights(run_dir))
+    weight_difference = _largest_difference(checkpoint_model_tensors(single), checkpoint_model_tensors(run_dir))
     timing = [json.loads((d / "timing.json").read_text()) for d in (single, run_dir)]
     assert timing[0]["examples"] == timing[1]["examples"] == 96  # each example once: the workers split each batch
     assert loss_difference < TOLERANCE and weight_difference < TOLERANCE
@@ -105,7 +100,7 @@ def test_a_killed_worker_stops_the_job_and_a_relaunch_resumes_it(tiny_model_with
     resumed = _run(["tfft.launch", "--workers=2", "--", *_flags(tiny_model_without_dropout, run_dir, 12),
                     "--resume"])
     assert f"at step {stopped_at} " in resumed.stderr
-    difference = _largest_difference(_weights(single), _weights(run_dir))
+    difference = _largest_difference(checkpoint_model_tensors(single), checkpoint_model_tensors(run_dir))
     assert difference < TOLERANCE
     record_faults("worker_killed", injected=1, resumed_from_step=stopped_at,
                   largest_weight_difference_to_uninterrupted=difference)

@@ -22,7 +22,7 @@ import tempfile
 
 import tensorflow as tf
 
-from tfft.files import output_error
+from tfft.files import output_error, reason
 from tfft.runs import RunError
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,14 @@ def verify(prefix: str) -> str | None:
     try:
         reader = tf.train.load_checkpoint(prefix)
     except Exception as err:  # a cut or altered index fails in several ways (OpError, IndexError, ValueError)
-        return f"{prefix}.index: {_first_line(err)}"
+        return f"{prefix}.index: {reason(err)}"
     try:
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
     except Exception as err:  # truncated data raises IndexError, altered data DataLossError
         data = sorted(glob.glob(f"{glob.escape(prefix)}.data-*")) or [f"{prefix}.data-*"]
-        return f"{', '.join(data)}: {_first_line(err)}"
+        return f"{', '.join(data)}: {reason(err)}"
     return None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 class Checkpoints:
