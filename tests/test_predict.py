@@ -88,3 +88,41 @@ def test_model_dirs_that_are_not_models(tmp_path, tiny_runs):
 def test_a_pair_model_needs_tab_separated_pairs(tiny_exports):
     result = predict(f"--model_dir={tiny_exports['pair']}", "no tab here")
     assert error_line(result) == "error: argument: the pair task needs text<TAB>text_pair"
+
+
+def test_fill_mask_top_k_equals_transformers(tmp_path, minilm_dir):
+    """--task=mlm on a Hugging Face masked-LM directory: the fillers and probabilities of PyTorch's model."""
+    import torch
+    import transformers
+
+    from conftest import randomize_torch
+
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=37, max_position_embeddings=64)
+    torch_model = transformers.BertForMaskedLM(config).eval()
+    randomize_torch(torch_model, seed=5)
+    torch_model.save_pretrained(tmp_path / "mlm")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    tokenizer.save_pretrained(tmp_path / "mlm")
+    texts = ["the capital of france is [MASK] .", "[MASK] cats and [MASK] dogs"]
+    got = records(predict(f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "--top_k=3", *texts))
+    for text, record in zip(texts, got):
+        encoded = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            probabilities = torch.softmax(torch_model(**encoded).logits[0], -1)
+        positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0].tolist()
+        assert [m["position"] for m in record["masks"]] == positions
+        for found, position in zip(record["masks"], positions):
+            top = torch.topk(probabilities[position], 3)
+            assert [f["token"] for f in found["fillers"]] == tokenizer.convert_ids_to_tokens(top.indices.tolist())
+            assert max(abs(f["probability"] - p) for f, p in zip(found["fillers"], top.values.tolist())) < 1e-5
+        assert "[MASK]" not in record["filled"] and record["truncated"] is False
+    assert error_line(predict(f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "no mask here")) == (
+        "error: 'no mask here' has no [MASK] token to fill")
+
+
+def test_fill_mask_bad_input(tmp_path, tiny_runs):
+    assert error_line(predict(f"--model_dir={tiny_runs['classification']}", "--task=mlm", "a [MASK]")) == (
+        f"error: --task=mlm: {tiny_runs['classification']} was trained for --task=classification")
+    assert error_line(predict(f"--model_dir={tmp_path}", "--task=mlm", "a [MASK]")).startswith(
+        f"error: {tmp_path} is not a SavedModel export, a tfft run directory or a run's best/ model")

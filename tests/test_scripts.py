@@ -8,6 +8,9 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent
 
 
@@ -101,6 +104,62 @@ def test_ner_study(tmp_path):
     assert "Test scores per entity type" in report and "| baseline: tfidf_logreg |" in report
     html = (tmp_path / "ner" / "report.html").read_text()
     assert '<mark class="entity' in html
+
+
+
+def test_domain_adaptation_study_reports_perplexity_and_paired_differences_from_the_run_files(tmp_path):
+    out = tmp_path / "domain"
+    report = study("study_domain_adaptation.py", out)
+    sections = {title: body for title, body in re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", report, re.M | re.S)}
+    read = lambda path: json.loads((out / path).read_text())  # noqa: E731
+    result = read("result.json")
+
+    # Stage 1: before is the masked-LM run's step-0 validation record, after its best/, on the fine-tuning texts.
+    mlm = read("mlm/config.json")
+    assert mlm["train"]["task"] == "mlm" and mlm["train"]["max_steps"] == 4
+    assert mlm["data"]["dataset"].endswith("sample/classification") and mlm["data"]["max_train_examples"] is None
+    records = [json.loads(line) for line in (out / "mlm" / "metrics.jsonl").read_text().splitlines()]
+    step0 = next(r for r in records if r["split"] == "validation" and r["step"] == 0)
+    best, tested = read("mlm/best_metrics.json"), read("mlm/test_metrics.json")
+    stage1 = sections["Stage 1: masked-LM adaptation"]
+    assert f"| before (original) | 0 | {step0['perplexity']:.4f} | {step0['accuracy']:.4f} | – |" in stage1
+    assert f"| after (adapted, best/) | {best['step']} | {best['perplexity']:.4f} | {best['accuracy']:.4f} | " \
+           f"{tested['perplexity']:.4f} |" in stage1
+    assert result["mlm"]["before"]["perplexity"] == step0["perplexity"] > best["perplexity"]
+    assert "(report_files/mlm_perplexity.png)" in stage1 and (out / "report_files" / "mlm_perplexity.png").is_file()
+
+    # Stage 2: per seed the test numbers of both arms' runs, and the paired differences, mean and std over seeds.
+    stage2 = sections["Stage 2: fine-tuning, original vs adapted encoder"]
+    scores = {}
+    for seed in (0, 1):
+        runs = {arm: read(f"{arm}/seed_{seed}/config.json") for arm in ("original", "adapted")}
+        assert runs["original"]["train"]["model"] == "all-MiniLM-L6-v2"
+        assert runs["adapted"]["train"]["model"] == str((out / "mlm" / "best").resolve())
+        assert {r["train"]["seed"] for r in runs.values()} == {seed} and {r["train"]["head"] for r in runs.values()} \
+            == {"hf"}
+        assert runs["original"]["data"] == runs["adapted"]["data"] and runs["original"]["data"]["seed"] == seed
+        test = {arm: read(f"{arm}/seed_{seed}/test_metrics.json") for arm in runs}
+        row = re.search(rf"^\| {seed} \| (.+) \|$", stage2, re.M).group(1).split(" | ")
+        expected = [v for m in ("accuracy", "f1_macro") for v in
+                    (test["original"][m], test["adapted"][m], test["adapted"][m] - test["original"][m])]
+        assert [float(cell) for cell in row] == pytest.approx(expected, abs=5e-5)
+        scores[seed] = test
+    for metric in ("accuracy", "f1_macro"):
+        values = {arm: [scores[s][arm][metric] for s in (0, 1)] for arm in ("original", "adapted")}
+        values["difference"] = [a - o for o, a in zip(values["original"], values["adapted"])]
+        cells = re.search(rf"^\| {metric} \| (.+?) \| (.+?) \| (.+?) \| (\d) of 2 \|$", stage2, re.M).groups()
+        for key, cell in zip(("original", "adapted", "difference"), cells):
+            mean, std = map(float, cell.split(" ± "))
+            assert (mean, std) == pytest.approx((np.mean(values[key]), np.std(values[key], ddof=1)), abs=5e-5)
+            assert result["summary"][metric][key]["mean"] == pytest.approx(np.mean(values[key]), abs=1e-12)
+        assert int(cells[3]) == sum(d > 0 for d in values["difference"])
+    assert "(report_files/finetune_losses.png)" in stage2
+
+    stages = sections["Stages: commands and wall times"]
+    for run_dir in ("mlm", "original/seed_0", "adapted/seed_0", "original/seed_1", "adapted/seed_1"):
+        seconds = json.loads((out / run_dir / "finished.json").read_text())["seconds"]
+        assert f"| {run_dir} | {seconds} | python -m tfft.train --flagfile={run_dir}/flags.txt |" in stages
+    assert report.count("![") == (out / "report.html").read_text().count("data:image/png;base64,") == 3
 
 
 def test_bench_vs_peers_table_puts_each_target_beside_its_peer():

@@ -1,6 +1,7 @@
 """`python -m tfft.train` end to end in a subprocess, for each task on a tiny model, and its bad-flag contract."""
 
 import json
+import math
 import pathlib
 import shutil
 import subprocess
@@ -44,6 +45,42 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     assert {"loss", "learning_rate", "gradient_norm", "examples_per_second"} <= set(accumulator.Tags()["tensors"])
 
 
+def test_continued_pretraining_end_to_end(tmp_path, tiny_model):
+    """--task=mlm: validation perplexity before training (step 0) and after, best/ a masked-LM checkpoint."""
+    out = tmp_path / "run"
+    result = train("--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
+                   "--eval_every=3", "--max_seq_length=32", "--log_every=2", "--lr=1e-3", "--whole_word_masking",
+                   f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["architectures"] == ["BertForMaskedLM"]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    validation = {e["step"]: e for e in events if e["split"] == "validation" and "perplexity" in e}
+    assert sorted(validation) == [0, 3, 6]
+    assert all(abs(math.exp(e["loss"]) - e["perplexity"]) < 1e-6 * e["perplexity"] for e in validation.values())
+    assert validation[6]["perplexity"] < validation[0]["perplexity"]
+    test_metrics = json.loads((out / "test_metrics.json").read_text())
+    assert test_metrics["masked_tokens"] > 0 and 0 <= test_metrics["accuracy"] <= 1
+    assert not (out / "test_predictions.jsonl").exists()
+    assert "--whole_word_masking" in (out / "flags.txt").read_text().splitlines()
+    report = subprocess.run([sys.executable, "-m", "tfft.report", f"--run_dir={out}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    best = json.loads((out / "best_metrics.json").read_text())
+    assert (f"| before training (step 0) | {validation[0]['perplexity']:.4f} |" in
+            (out / "report.md").read_text())
+    assert f"| adapted (this run) | {best['perplexity']:.4f} | {test_metrics['perplexity']:.4f} |" in (
+        out / "report.md").read_text()
+
+
+def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
+    result = train("--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=1", "--batch_size=8",
+                   "--max_seq_length=32", f"--output_dir={tmp_path / 'run'}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "has no masked-LM head (cls.predictions.bias" in result.stderr
+    assert "it starts from the tied word embeddings (bias 0) with a freshly initialised transform" in result.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["--lr=-1"], "error: --lr=-1.0: expected a positive learning rate"),
     (["--batch_size=0"], "error: --batch_size=0: expected at least 1"),
@@ -58,6 +95,12 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     (["--task=ner", "--head=lstm_crf", "--label_all_subtokens"], "error: --label_all_subtokens=True: expected off"),
     (["--head=lstm", "--feature_cache=/tmp/x"], "error: --feature_cache=/tmp/x: expected auto or off unless --freeze"),
     (["--task=ner", "--metric_for_best=accuracy"], "error: --metric_for_best=accuracy: expected one of f1, precision"),
+    (["--task=mlm", "--mlm_probability=0"], "error: --mlm_probability=0.0: expected a share strictly between 0 and 1"),
+    (["--task=mlm", "--mlm_probability=1.2"], "error: --mlm_probability=1.2: expected a share strictly between"),
+    (["--task=mlm", "--head=mlp"], "error: --head=mlp: expected hf for --task=mlm"),
+    (["--task=mlm", "--export"], "error: --export=True: expected off with --task=mlm"),
+    (["--task=mlm", "--freeze=all"], "error: --feature_cache=auto: expected off with --task=mlm --freeze=all"),
+    (["--task=mlm", "--label_names=a,b"], "error: --label_names=a,b: --task=mlm has no labels"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     out = tmp_path / "run"

@@ -31,7 +31,7 @@ USER_ERRORS = (DataError, ConfigError, CheckpointError, ModelNotFoundError, Serv
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
-DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003"}
+DEFAULT_DATASETS = {"classification": "glue/sst2", "pair": "glue/mrpc", "ner": "conll2003", "mlm": "sample"}
 
 
 def define_data_flags() -> None:

@@ -16,10 +16,12 @@ FEATURE_DTYPES = {"fp16": "float16", "fp32": "float32"}
 INITS = ("pretrained", "random")
 SELECTS = ("best", "last")
 NAN_POLICIES = ("stop", "skip")
-# Validation metrics --metric_for_best may name, per task; the first is the default. 'loss' is minimised.
+# Validation metrics --metric_for_best may name, per task; the first is the default. MINIMISED ones are minimised.
 _CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss")
 METRICS = {"classification": _CLASSIFICATION_METRICS, "pair": _CLASSIFICATION_METRICS,
-           "ner": ("f1", "precision", "recall", "f1_macro", "token_accuracy", "loss")}
+           "ner": ("f1", "precision", "recall", "f1_macro", "token_accuracy", "loss"),
+           "mlm": ("loss", "perplexity", "accuracy")}
+MINIMISED = ("loss", "perplexity")
 
 
 class ConfigFlagError(DataError):
@@ -83,6 +85,8 @@ class TrainConfig:
     select: str = "best"
     evaluate_test: bool = True
     nan_policy: str = "stop"
+    mlm_probability: float = 0.15
+    whole_word_masking: bool = False
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):
@@ -107,7 +111,7 @@ class TrainConfig:
              f"one of {', '.join(METRICS.get(self.task, ()))} for --task={self.task}")
         need(0 < self.layer_lr_decay <= 1, "layer_lr_decay", "a factor in (0, 1] (1: off)")
         need(self.head in HEADS, "head", " / ".join(HEADS))
-        task_heads = ("hf",) + (NER_HEADS if self.task == "ner" else CLASSIFICATION_HEADS)
+        task_heads = ("hf",) + {"ner": NER_HEADS, "mlm": ()}.get(self.task, CLASSIFICATION_HEADS)
         need(self.head in task_heads, "head", f"{' / '.join(task_heads)} for --task={self.task}")
         need(self.head != "hf" or not self.head_pooling, "head_pooling", "nothing with --head=hf (pooling belongs to "
              "tfft's heads)")
@@ -139,6 +143,13 @@ class TrainConfig:
         need(self.select == "best" or self.early_stopping_patience is None, "select",
              "best with --early_stopping_patience (early stopping keeps the best evaluation)")
         need(self.nan_policy in NAN_POLICIES, "nan_policy", " / ".join(NAN_POLICIES))
+        need(0 < self.mlm_probability < 1, "mlm_probability", "a share strictly between 0 and 1")
+        if self.task == "mlm":
+            need(self.class_weights == "none", "class_weights", "none with --task=mlm (the targets are tokens)")
+            need(self.freeze != "all" or self.feature_cache == "off", "feature_cache", "off with --task=mlm "
+                 "--freeze=all (the masked inputs change every epoch: encoder outputs cannot be cached)")
+            need(not self.export, "export", "off with --task=mlm: best/ is the result, a Hugging Face masked-LM "
+                 "checkpoint; fine-tune it with --model=RUN/best, or fill masks with python -m tfft.predict")
 
     def head_config(self) -> HeadConfig | None:
         """The custom head the --head* flags describe; None for Hugging Face's (--head=hf)."""

@@ -1,7 +1,8 @@
-"""`python -m tfft.predict`: labels (or entities) for raw texts, as JSONL.
+"""`python -m tfft.predict`: labels (or entities, or the fillers of [MASK] tokens) for raw texts, as JSONL.
 
     python -m tfft.predict --model_dir=runs/sst2/export "a gripping film" "dull and overlong"
     python -m tfft.predict --model_dir=runs/ner --input_file=news.txt --output_file=entities.jsonl
+    python -m tfft.predict --model_dir=runs/mlm/best --task=mlm --top_k=5 "a sentence with a [MASK] token"
 
 --model_dir is a SavedModel export (TensorFlow only), a run directory or a run's best/ (the Python path: tfft
 model + Hugging Face tokenizer). Input: one text per line, or JSONL objects with "text" (and "text_pair");
@@ -27,6 +28,9 @@ flags.DEFINE_string("input_file", None, "Texts to label: one per line (pair task
                     "objects with 'text' (and 'text_pair').")
 flags.DEFINE_string("output_file", None, "Where to write the JSONL predictions (default: stdout).")
 flags.DEFINE_integer("batch_size", 64, "Texts per model call.")
+flags.DEFINE_enum("task", None, ["classification", "pair", "ner", "mlm"], "Checked against the run's task; mlm also "
+                  "takes any Hugging Face masked-LM directory.")
+flags.DEFINE_integer("top_k", 5, "--task=mlm: fillers listed per [MASK] token.")
 flags.mark_flag_as_required("model_dir")
 FLAGS = flags.FLAGS
 
@@ -85,10 +89,12 @@ def main(argv):
         cli.fail("give texts as arguments or --input_file=FILE (one of the two)")
     if FLAGS.batch_size < 1:
         cli.fail(f"--batch_size={FLAGS.batch_size}: expected at least 1")
+    if FLAGS.top_k < 1:
+        cli.fail(f"--top_k={FLAGS.top_k}: expected at least 1")
     path = pathlib.Path(FLAGS.input_file or "")
     if FLAGS.input_file and not path.is_file():
         raise DataError(f"--input_file={path}: no such file")
-    predictor = load_predictor(FLAGS.model_dir)
+    predictor = load_predictor(FLAGS.model_dir, task=FLAGS.task, top_k=FLAGS.top_k)
     pair = predictor.task.pair
     if texts:
         inputs, total = (_plain_input(text, "argument", None, pair=pair) for text in texts), None

@@ -38,6 +38,14 @@ def read_run(run_dir: str | pathlib.Path) -> RunConfig:
         raise RunError(f"{path}: not a tfft run config ({err}); was it written by another tfft version?") from err
 
 
+def check_labelled(run: RunConfig, run_dir: str | pathlib.Path, command: str) -> None:
+    """A RunError for a --task=mlm run given to a command that needs a labelled task (export, evaluate, baseline)."""
+    if run.train.task == "mlm":
+        raise RunError(f"{run_dir} is a --task=mlm run (continued pretraining), and {command} needs a classification, "
+                       f"pair or NER run: its perplexity is in test_metrics.json; fill masks with python -m "
+                       f"tfft.predict, or fine-tune it with --model={pathlib.Path(run_dir) / 'best'}")
+
+
 def best_model_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
     """The run's best/ model directory, or a RunError when the run never wrote one."""
     best = pathlib.Path(run_dir) / "best"

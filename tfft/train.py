@@ -77,6 +77,9 @@ flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A non-finite loss or 
                   "end the run there (exit code 3), naming the step and the checkpoint to resume from; skip: skip the "
                   "update, count it (skipped_steps) and go on (giving up after 50 in a row). fp16 skips overflows by "
                   "loss scaling either way, and stops only at loss scale 1.")
+flags.DEFINE_float("mlm_probability", 0.15, "--task=mlm: share of the tokens of each sequence chosen for "
+                   "prediction (of them 80% become [MASK], 10% a random token, 10% stay), drawn anew each epoch.")
+flags.DEFINE_boolean("whole_word_masking", False, "--task=mlm: choose whole words, every piece of a word or none.")
 flags.DEFINE_boolean("evaluate_test", True, "Evaluate best/ on the test split at the end (a sweep leaves the test "
                      "split alone until it has picked its configuration).")
 FLAGS = flags.FLAGS
@@ -102,7 +105,8 @@ def train_config(values) -> TrainConfig:
         min_delta=values.min_delta, metric_for_best=values.metric_for_best, seed=values.seed,
         deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
         cache_dir=values.cache_dir, export=values.export, init=values.init, select=values.select,
-        evaluate_test=values.evaluate_test, nan_policy=values.nan_policy)
+        evaluate_test=values.evaluate_test, nan_policy=values.nan_policy,
+        mlm_probability=values.mlm_probability, whole_word_masking=values.whole_word_masking)
 
 
 def main(argv):

@@ -244,3 +244,47 @@ def test_hub_offline_gives_one_clear_error(monkeypatch, tmp_path):
     message = str(err.value)
     assert message.startswith("--dataset=imdb: could not load the Hugging Face data set stanfordnlp/imdb")
     assert "--dataset=sample" in message and "\n" not in message
+
+
+MLM = TASKS["mlm"]
+
+
+def test_mlm_corpora_one_document_per_line_a_text_column_or_conll_sentences(tmp_path):
+    lines = write(tmp_path / "corpus.txt", "first document here\n\n  second one \nthird\n")
+    splits, _ = read_splits(DataConfig(dataset=str(lines)), MLM)
+    assert splits["train"].texts == ["first document here", "second one", "third"]
+    assert splits["train"].where == [f"{lines}:1", f"{lines}:3", f"{lines}:4"]
+    table = write(tmp_path / "t" / "train.tsv", "label\tsentence1\tsentence2\n1\tone a\tone b\n0\ttwo a\t\n")
+    splits, _ = read_splits(DataConfig(dataset=str(table)), MLM)  # the pair column's texts are documents too
+    assert splits["train"].texts == ["one a", "one b", "two a"]
+    header = write(tmp_path / "e" / "train.txt", "text;label\ni feel fine;joy\ni am sad;sadness\n")
+    splits, _ = read_splits(DataConfig(dataset=str(header)), MLM)  # a .txt table whose header names the text
+    assert splits["train"].texts == ["i feel fine", "i am sad"]
+    conll = write(tmp_path / "c" / "train.txt", "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n\nPeter B-PER\n")
+    splits, _ = read_splits(DataConfig(dataset=str(conll)), MLM)
+    assert splits["train"].texts == ["EU rejects", "Peter"]
+    jsonl = write(tmp_path / "j" / "train.jsonl", '{"review": "good", "stars": 5}\n{"review": "bad", "stars": 1}\n')
+    splits, _ = read_splits(DataConfig(dataset=str(jsonl), text_column="review"), MLM)
+    assert splits["train"].texts == ["good", "bad"]
+
+
+def test_mlm_data_has_no_labels_and_splits_the_corpus(tmp_path):
+    corpus = write(tmp_path / "corpus.txt", "".join(f"document number {i}\n" for i in range(50)))
+    data = load_data(DataConfig(dataset=str(corpus)), MLM)
+    assert len(data.labels) == 0
+    assert [len(data.splits[s]) for s in ("train", "validation", "test")] == [40, 5, 5]
+    assert sorted(t for s in data.splits.values() for t in s.texts) == sorted(f"document number {i}" for i in range(50))
+    assert data.summary()["splits"]["train"] == {"examples": 40, "labels": {}}
+    with pytest.raises(DataError, match="--label_names=a,b: --task=mlm has no labels"):
+        load_data(DataConfig(dataset=str(corpus), label_names="a,b"), MLM)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("", "the file is empty"),
+    ("\n \n\n", "the file is empty"),
+    ("a,b\n,\n", r"corpus.csv: no text \(an empty corpus\)"),
+])
+def test_an_empty_mlm_corpus_is_one_error_naming_the_file(tmp_path, content, message):
+    path = write(tmp_path / ("corpus.csv" if "," in content else "corpus.txt"), content)
+    with pytest.raises(DataError, match=message):
+        read_splits(DataConfig(dataset=str(path), text_column="a" if "," in content else None), MLM)

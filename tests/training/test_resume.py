@@ -1,6 +1,7 @@
 """Deterministic resume: N updates, an interruption, a resumed run to 2N updates end with exactly the weights of
 an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide); also with a custom head
-trained on cached encoder features."""
+trained on cached encoder features, and for masked-LM training under XLA (the masks of the resumed batches are
+drawn again, identically)."""
 
 import json
 import os
@@ -28,9 +29,9 @@ model_dir = root / "tiny"
 config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                     intermediate_size=37, max_position_embeddings=128)
 save_pretrained(build_model(config, "encoder", seed=1), model_dir, tokenizer=load_tokenizer("all-MiniLM-L6-v2"))
-train = TrainConfig(task="classification", model=str(model_dir), max_steps=8, batch_size=16, max_seq_length=64,
-                    lr=1e-3, checkpoint_every=100, deterministic=True, eval_every=4, cache_dir=str(root / "cache"),
-                    **json.loads(sys.argv[1]))
+train = TrainConfig(**{**dict(task="classification", model=str(model_dir), max_steps=8, batch_size=16,
+                             max_seq_length=64, lr=1e-3, checkpoint_every=100, deterministic=True, eval_every=4,
+                             cache_dir=str(root / "cache")), **json.loads(sys.argv[1])})
 run = RunConfig(train, DataConfig(dataset="sample"))  # 20 batches per epoch: the interruption is mid-epoch
 
 def run_dir(name):
@@ -55,8 +56,9 @@ print("ok", len(names))
 '''
 
 
-@pytest.mark.parametrize("options", [{}, {"head": "lstm", "bidirectional": True, "freeze": "all"}],
-                         ids=["hf-head", "lstm-head-on-cached-features"])
+@pytest.mark.parametrize("options", [{}, {"head": "lstm", "bidirectional": True, "freeze": "all"},
+                                     {"task": "mlm", "whole_word_masking": True, "xla": True}],
+                         ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla"])
 def test_interrupted_and_resumed_run_ends_with_identical_weights(options):
     result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options)], cwd=ROOT, capture_output=True,
                             text=True, timeout=900, env={**os.environ, "TFFT_CACHE": tempfile.mkdtemp()})

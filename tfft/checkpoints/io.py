@@ -54,7 +54,7 @@ def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: st
     table, prefix = names.name_table(model)
     tied = model.config.tie_word_embeddings
     filled, unexpected, mismatched = set(), [], []
-    for key, array in tensors.items():
+    for key, array in sorted(tensors.items(), key=lambda item: item[0] == names.LOADED_LAST):
         name = _canonical(key, table, prefix)
         if name not in table:
             bare = name.removeprefix(prefix)
@@ -76,8 +76,8 @@ def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: st
         if not np.issubdtype(value.dtype, np.floating):
             raise formats.CheckpointError(f"{source}: tensor {key} has dtype {value.dtype}; expected floating point")
         entry.variable.assign(value.astype(np.float32))
-        filled.add(name)
-    missing = tuple(sorted(set(table) - filled))
+        filled.add(entry.variable.ref())
+    missing = tuple(sorted(name for name, entry in table.items() if entry.variable.ref() not in filled))
     report = LoadReport(missing, tuple(sorted(unexpected)), tuple(mismatched))
     model_name = type(model).__name__
     if report.unexpected:
@@ -85,12 +85,17 @@ def load_weights(model: tf.Module, tensors: dict[str, np.ndarray], *, source: st
                  ", ".join(report.unexpected))
     # A new head is expected to be missing; a missing encoder tensor means a partly random encoder: say it loudly.
     encoder_names = set(names.name_table(getattr(model, "encoder", model))[0])
-    encoder_missing = [name for name in missing if name.removeprefix(prefix) in encoder_names]
+    encoder_missing = [name for name in missing if name.removeprefix(prefix) in encoder_names
+                       and not names.is_pooler(name, model.config.model_type)]
     if encoder_missing:
         log.warning("%s: %d ENCODER tensors of %s not in the checkpoint, left randomly initialised: %s", source,
                     len(encoder_missing), model_name, ", ".join(encoder_missing))
     head_missing = [name for name in missing if name not in encoder_missing]
-    if head_missing:
+    if head_missing and model_name.endswith("ForMaskedLM"):  # e.g. a sentence-embedding encoder (all-MiniLM-L6-v2)
+        log.warning("%s has no masked-LM head (%s missing): it starts %s with a freshly initialised transform, so "
+                    "the perplexity before training is that of an untrained head", source, ", ".join(head_missing),
+                    "from the tied word embeddings (bias 0)" if tied else "from random weights")
+    elif head_missing:
         log.info("%s: %d tensors of %s not in the checkpoint, newly initialised: %s", source, len(head_missing),
                  model_name, ", ".join(head_missing))
     if report.mismatched:

@@ -71,8 +71,12 @@ FAMILIES = {
 # Tensors a checkpoint may hold that tfft recomputes or shares instead of loading (as Hugging Face does).
 IGNORED = (
     "embeddings.position_ids",  # a buffer of arange(max_positions), saved by old transformers versions
-    "cls.predictions.decoder.bias",  # tied to cls.predictions.bias
+    "cls.predictions.decoder.bias",  # tied to cls.predictions.bias (untied decoders: name_table maps it)
 )
+# Two names of one variable: a BERT decoder with its own weight (tie_word_embeddings=False) adds its own bias in
+# transformers 5 (cls.predictions.bias is then unused there), where 4.x had one tensor under both names. tfft
+# writes both and, when a checkpoint holds both, loads this one last, so that it wins.
+LOADED_LAST = "cls.predictions.decoder.bias"
 # Decoder weights that are the word embeddings when the config ties them (tie_word_embeddings=True).
 TIED = ("vocab_projector.weight", "cls.predictions.decoder.weight")
 
@@ -93,6 +97,7 @@ def _add(table: dict[str, Entry], hf_name: str, module: tf.Module) -> None:
         table[f"{hf_name}.bias"] = Entry(module.bias, False)
         if module.weight is not None:
             table[f"{decoder}.weight"] = Entry(module.weight, False)
+            table[f"{decoder}.bias"] = Entry(module.bias, False)  # BERT: LOADED_LAST; DistilBERT: the same name
     else:
         raise TypeError(f"no Hugging Face layout for {type(module).__name__} at {hf_name}")
 
@@ -105,6 +110,13 @@ def _add_all(table: dict[str, Entry], names: dict[str, str], root: tf.Module, pr
             continue
         if module is not None:
             _add(table, prefix + hf_name, module)
+
+
+def is_pooler(name: str, model_type: str) -> bool:
+    """A tensor of BERT's pooler ('bert.pooler.dense.weight'): trained for next-sentence prediction, not part of
+    the encoder's token states, and absent from Hugging Face's token-classification and masked-LM models."""
+    family = FAMILIES[model_type]
+    return name.removeprefix(family.prefix).startswith(tuple(family.pooler))
 
 
 def name_table(model: tf.Module) -> tuple[dict[str, Entry], str]:

@@ -46,7 +46,8 @@ def load_data(config: DataConfig, task) -> Data:
                          seed=config.seed, max_train_examples=config.max_train_examples)
     splits["train"] = drop_label_share(splits["train"], config.label_fractions(), config.seed)
     labels = task.label_space(splits["train"], given=names)
-    check_labels(splits, labels)
+    if labels:  # masked-LM corpora have none
+        check_labels(splits, labels)
     if config.train_on_validation:
         log.info("--train_on_validation: training on %d train + %d validation examples", len(splits["train"]),
                  len(splits["validation"]))

@@ -66,5 +66,6 @@ class LabelSpace:
 
 
 def label_counts(examples: Examples) -> dict[str, int]:
-    """How often each label occurs (each tag, for NER): for class weighting and the recorded split."""
-    return dict(sorted(Counter(examples.flat_labels()).items()))
+    """How often each label occurs (each tag, for NER): for class weighting and the recorded split. Unlabelled
+    examples (a masked-LM corpus, labels None) count nothing."""
+    return dict(sorted(Counter(label for label in examples.flat_labels() if label is not None).items()))

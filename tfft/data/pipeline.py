@@ -13,12 +13,14 @@ skips the batches already done: no iterator state needs saving (tensorflow#48178
 
 import copy
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow as tf
 
 from tfft.data.examples import DataError
 from tfft.data.features import Encoded
+from tfft.data.masking import Masking, mask_batch
 from tfft.tokenization import IGNORE_INDEX, NO_WORD
 
 PADDING = ("bucket", "max_length")
@@ -113,11 +115,13 @@ class Batches:
     a filler row). L is one of `boundaries`. With `fixed_batch_size` (the default, one shape per bucket for
     XLA and equal per-replica batches) the epoch's last batch is completed with filler rows; without it,
     that batch is simply smaller. `with_features` adds a frozen encoder's cached outputs as float32 `features`:
-    [B, L, H] token states or [B, H] pooled states (zeros for padding and filler rows).
+    [B, L, H] token states or [B, H] pooled states (zeros for padding and filler rows). With `masking`
+    (masked-LM), input_ids come masked, labels [B, K] hold the original tokens at `mlm_positions` [B, K]
+    (tfft/data/masking.py), drawn from (seed, epoch, batch) and differently for shuffled (training) batches.
     """
 
     def __init__(self, encoded: Encoded, *, batch_size: int, boundaries: tuple[int, ...], pad_token_id: int,
-                 seed: int = 0, shuffle: bool = False, fixed_batch_size: bool = True):
+                 seed: int = 0, shuffle: bool = False, fixed_batch_size: bool = True, masking: Masking | None = None):
         self.encoded = encoded
         self.batch_size = batch_size
         self.fixed_batch_size = fixed_batch_size
@@ -125,6 +129,7 @@ class Batches:
         self.pad_token_id = pad_token_id
         self.seed = seed
         self.shuffle = shuffle
+        self.masking = masking
         self.steps_per_epoch = len(self.plan(0))
         self.features = None
 
@@ -190,5 +195,22 @@ class Batches:
             return {k: tf.ensure_shape(v, [size] + [None] * (v.shape.rank - 1)) for k, v in batch.items()}
 
         data = tf.data.Dataset.from_tensor_slices((plan.indices[skip:], plan.lengths[skip:]))
-        return data.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
-            tf.data.AUTOTUNE)
+        data = data.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.masking is not None:
+            data = data.enumerate(start=skip).map(functools.partial(self._mask, epoch),
+                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    def _mask(self, epoch: int, index: tf.Tensor, batch: dict) -> dict:
+        """Masks batch `index` of `epoch` (numpy, tfft/data/masking.py)."""
+        def draw(input_ids, word_ids, index):
+            rng = np.random.default_rng([self.seed, int(self.shuffle), epoch, int(index)])
+            return mask_batch(input_ids, word_ids, self.masking, rng)
+
+        input_ids, labels, positions = tf.numpy_function(
+            draw, [batch["input_ids"], batch["word_ids"], index], [tf.int32] * 3, stateful=False)
+        rows = batch["input_ids"].shape[0]
+        batch = dict(batch, input_ids=tf.ensure_shape(input_ids, batch["input_ids"].shape),
+                     labels=tf.ensure_shape(labels, [rows, None]),
+                     mlm_positions=tf.ensure_shape(positions, [rows, None]))
+        return batch

@@ -10,7 +10,7 @@ import pathlib
 import re
 
 from tfft.data.examples import DataError, Examples
-from tfft.data.readers import read_conll, read_delimited, read_jsonl, read_text
+from tfft.data.readers import read_conll, read_delimited, read_jsonl, read_text, sniff_delimiter
 from tfft.tasks.ner import check_tag
 
 log = logging.getLogger(__name__)
@@ -313,8 +313,83 @@ def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
     return _examples_from_rows(records, lines, path, text, pair, label, config)
 
 
+def _looks_like_conll(text: str) -> bool:
+    """Token ... tag lines: the first 50 non-blank lines (past -DOCSTART-) all end in a BIO tag."""
+    lines = [line.split() for line in text.split("\n") if line.strip() and not line.startswith("-DOCSTART-")][:50]
+    return bool(lines) and all(len(fields) >= 2 and check_tag(fields[-1]) is None for fields in lines)
+
+
+def _corpus_documents(rows, lines, source, text_cols, pair_cols) -> tuple[list[str], list[str]]:
+    """Each row's text (and its pair text, as a document of its own) with its place; empty ones skipped."""
+    documents, where = [], []
+    for row, line in zip(rows, lines):
+        for cols in filter(None, (text_cols, pair_cols)):
+            document = " ".join(filter(None, (str(row[c]).strip() for c in cols)))
+            if document:
+                documents.append(document)
+                where.append(f"{source}:{line}")
+    return documents, where
+
+
+def read_corpus_file(path: pathlib.Path, config: DataConfig) -> Examples:
+    """Unlabelled documents for --task=mlm: a .txt file with one document per line; the text column(s) of a
+    delimited or JSON Lines file (--text_column, or a column with a known text name; a pair column adds its
+    texts as documents too); the sentences of a CoNLL file (.conll, or a .txt file of token ... tag lines)."""
+    suffix = path.suffix.lower()
+    text = read_text(path)
+    if suffix == ".conll" or (suffix == ".txt" and config.text_column is None and _looks_like_conll(text)):
+        sentences, _ = read_conll(path, tag_scheme="auto")
+        documents, where = [" ".join(words) for words in sentences.words], sentences.where
+    elif suffix in (".jsonl", ".json"):
+        records, lines = read_jsonl(path)
+        keys = list(records[0])
+        text_keys = _resolve_column(config.text_column, keys, TEXT_NAMES, path, "text_column")
+        if text_keys is None:
+            raise DataError(f"{path}: cannot find the text key; set --text_column (available keys: "
+                            f"{', '.join(map(repr, keys))})")
+        pair_keys = _resolve_column(config.text_pair_column, keys, PAIR_NAMES, path, "text_pair_column")
+        rows = [{i: record.get(key, "") for i, key in enumerate(keys)} for record in records]
+        documents, where = _corpus_documents(rows, lines, path, text_keys, pair_keys)
+    else:
+        table = read_delimited(path, delimiter=config.delimiter, quoting=config.quoting) if (
+            suffix != ".txt" or config.text_column is not None or _has_known_header(path, text)) else None
+        if table is None:  # plain text: one document per line
+            lines = [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1)]
+            documents = [line for _, line in lines if line]
+            where = [f"{path}:{number}" for number, line in lines if line]
+        else:
+            header = table.rows[0] if _has_header(table.rows, config) else None
+            rows, lines = (table.rows[1:], table.lines[1:]) if header else (table.rows, table.lines)
+            text_cols = _resolve_column(config.text_column, header, TEXT_NAMES, path, "text_column")
+            if text_cols is None:
+                if len(table.rows[0]) > 1:
+                    raise DataError(f"{path}: {len(table.rows[0])} columns and none named as text; set --text_column")
+                text_cols = [0]
+            pair_cols = _resolve_column(config.text_pair_column, header, PAIR_NAMES, path, "text_pair_column")
+            for flag, cols in (("text_column", text_cols), ("text_pair_column", pair_cols)):
+                if cols and max(cols) >= len(table.rows[0]):
+                    raise DataError(f"{path}: --{flag} index {max(cols)} is out of range: the file has "
+                                    f"{len(table.rows[0])} columns")
+            documents, where = _corpus_documents(rows, lines, path, text_cols, pair_cols)
+    if not documents:
+        raise DataError(f"{path}: no text (an empty corpus)")
+    return Examples(labels=[None] * len(documents), where=where, texts=documents)
+
+
+def _has_known_header(path: pathlib.Path, text: str) -> bool:
+    """A .txt table rather than plain lines: its first line, split at the sniffed delimiter, names a text column."""
+    first = text.split("\n", 1)[0]
+    try:
+        delimiter = sniff_delimiter(path, text)
+    except DataError:  # no consistent separator: prose
+        return False
+    return delimiter in first and any(field.strip().lower() in TEXT_NAMES for field in first.split(delimiter))
+
+
 def read_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
     """One data file, in the format its extension (and the task) says; integer labels stay integers."""
+    if task.name == "mlm":
+        return read_corpus_file(path, config)
     if path.suffix.lower() in (".jsonl", ".json"):
         return _read_jsonl_file(path, task, config)
     if task.name == "ner":
@@ -369,6 +444,15 @@ def _hub_splits(name: str, task, config: DataConfig) -> dict[str, Examples]:
 def _hub_examples(table, source: str, task, config: DataConfig) -> Examples | None:
     columns = list(table.column_names)
     records, lines = table.to_dict(), range(len(table))
+    if task.name == "mlm":
+        rows = [{i: records[key][row] for i, key in enumerate(columns)} for row in lines]
+        text = _resolve_column(config.text_column, columns, TEXT_NAMES, source, "text_column")
+        if text is None:
+            raise DataError(f"{source}: cannot find the text column; set --text_column (available: "
+                            f"{', '.join(columns)})")
+        pair = _resolve_column(config.text_pair_column, columns, PAIR_NAMES, source, "text_pair_column")
+        documents, where = _corpus_documents(rows, lines, source, text, pair)
+        return Examples(labels=[None] * len(documents), where=where, texts=documents) if documents else None
 
     def column(spec, defaults, flag):
         cols = _resolve_column(spec, columns, defaults, source, flag)
@@ -398,13 +482,17 @@ def _hub_examples(table, source: str, task, config: DataConfig) -> Examples | No
 
 def read_splits(config: DataConfig, task) -> tuple[dict[str, Examples], list[str] | None]:
     """The splits a data source provides ('sample', a directory, a single file, or a Hub name), and the
-    label names it gives (--label_names, or a classes.txt / labels.txt beside the files), if any."""
+    label names it gives (--label_names, or a classes.txt / labels.txt beside the files), if any; a masked-LM
+    corpus has none."""
+    if task.name == "mlm" and config.label_names:
+        raise DataError(f"--label_names={config.label_names}: --task=mlm has no labels (the targets are the masked "
+                        "tokens)")
     if config.dataset == "sample":
         path = SAMPLE_DIR / task.name
     else:
         path = pathlib.Path(config.dataset).expanduser()
     if path.is_dir():
-        names = _label_names(config, path, task)
+        names = _label_names(config, path, task) if task.name != "mlm" else None
         found = {split: read_file(file, task, config) for split, file in _directory_files(path).items()}
     elif path.is_file():
         names = _label_names(config, None, task)

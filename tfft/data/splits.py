@@ -15,8 +15,8 @@ SPLITS = ("train", "validation", "test")
 
 def _stratify_labels(examples: Examples, size: int) -> list | None:
     """The labels to stratify by, or None (a random split; by sentence for NER) when stratifying is impossible:
-    NER, a class with a single example, or a held-out part smaller than the number of classes."""
-    if examples.words is not None:
+    NER, unlabelled documents, a class with a single example, or a held-out part smaller than the number of classes."""
+    if examples.words is not None or None in examples.labels:  # NER; an unlabelled corpus
         return None
     counts = Counter(examples.labels)
     if min(counts.values()) < 2 or min(size, len(examples) - size) < len(counts):

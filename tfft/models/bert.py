@@ -178,13 +178,18 @@ class BertForTokenClassification(tf.Module):
 
 
 class BertForMaskedLM(tf.Module):
-    """cls.predictions: transform.dense -> activation -> transform.LayerNorm -> decoder (tied) + bias. [B, S, V]."""
+    """cls.predictions: transform.dense -> activation -> transform.LayerNorm -> decoder (tied) + bias. [B, S, V].
+
+    The encoder keeps its pooler, unused and never trained (`carried_variables`): continued pretraining then
+    saves the checkpoint's pooler with the adapted encoder (as bert-base-uncased's own checkpoint holds both),
+    so a classifier fine-tuned from the result starts from the same pooler as one fine-tuned from the original.
+    Hugging Face's BertForMaskedLM has no pooler and leaves those tensors unused; the logits are the same."""
 
     def __init__(self, config: BertConfig, *, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                  name: str | None = None):
         super().__init__(name=name)
         self.config = config
-        self.encoder = BertModel(config, add_pooler=False, compute_dtype=compute_dtype, seed=seed, name="bert")
+        self.encoder = BertModel(config, add_pooler=True, compute_dtype=compute_dtype, seed=seed, name="bert")
         rng, dtype = self.encoder.rng, self.encoder.compute_dtype
         self.transform = Dense(config.hidden_size, config.hidden_size, rng=rng, compute_dtype=dtype, name="transform")
         self.activation = ACTIVATIONS[config.hidden_act]
@@ -192,7 +197,22 @@ class BertForMaskedLM(tf.Module):
         self.decoder = VocabProjection(self.encoder.embeddings.word, tied=config.tie_word_embeddings,
                                        rng=rng, compute_dtype=dtype, name="decoder")
 
+    sequence_features = True
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # [B,S,H]
+
+    @property
+    def carried_variables(self) -> list[tf.Variable]:
+        """Saved and loaded, never used or trained: the pooler."""
+        return list(self.encoder.pooler.trainable_variables)
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor | None, *, training: bool) -> tf.Tensor:
+        """Token states [..., H] (all of them, or only the masked positions) -> vocabulary logits [..., V]."""
+        del attention_mask, training  # the head scores each state on its own and has no dropout
+        hidden = self.transform_norm(self.activation(self.transform(features)))  # [..., H] float32
+        return self.decoder(hidden)  # [..., V]
+
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        hidden = self.encoder(input_ids, attention_mask, token_type_ids, training=training).last_hidden_state
-        hidden = self.transform_norm(self.activation(self.transform(hidden)))  # [B, S, H] float32
-        return self.decoder(hidden)  # [B, S, V]
+        features = self.features(input_ids, attention_mask, token_type_ids, training=training)
+        return self.head_logits(features, attention_mask, training=training)  # [B, S, V]

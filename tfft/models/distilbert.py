@@ -192,7 +192,17 @@ class DistilBertForMaskedLM(tf.Module):
         self.vocab_projector = VocabProjection(self.encoder.embeddings.word, tied=config.tie_word_embeddings,
                                                rng=rng, compute_dtype=dtype, name="vocab_projector")
 
+    sequence_features = True
+
+    def features(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
+        return self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
+
+    def head_logits(self, features: tf.Tensor, attention_mask: tf.Tensor | None, *, training: bool) -> tf.Tensor:
+        """Token states [..., H] (all of them, or only the masked positions) -> vocabulary logits [..., V]."""
+        del attention_mask, training  # the head scores each state on its own and has no dropout
+        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(features)))  # [..., H] float32
+        return self.vocab_projector(hidden)  # [..., V]
+
     def __call__(self, input_ids, attention_mask, token_type_ids=None, *, training: bool) -> tf.Tensor:
-        hidden = self.encoder(input_ids, attention_mask, training=training).last_hidden_state  # [B, S, H]
-        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(hidden)))  # [B, S, H] float32
-        return self.vocab_projector(hidden)  # [B, S, V]
+        features = self.features(input_ids, attention_mask, training=training)
+        return self.head_logits(features, attention_mask, training=training)  # [B, S, V]

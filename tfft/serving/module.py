@@ -27,7 +27,7 @@ from tfft.checkpoints.io import from_pretrained
 from tfft.config import RunConfig
 from tfft.models.config import ConfigError
 from tfft.models.heads import output_probabilities
-from tfft.runs import best_model_dir, read_run
+from tfft.runs import best_model_dir, check_labelled, read_run
 from tfft.serving import ServingError
 from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
@@ -190,6 +190,7 @@ def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, *,
                overwrite: bool = False) -> pathlib.Path:
     """Exports the best model of a training run, with the run's task and max_seq_length."""
     run = read_run(run_dir)
+    check_labelled(run, run_dir, "tfft.export")
     best = best_model_dir(run_dir)
     try:
         model = from_pretrained(best)

@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfft.checkpoints.io import from_pretrained
+from tfft.data import DataError
+from tfft.models import read_config
 from tfft.models.heads import output_probabilities
 from tfft.serving import ServingError
 from tfft.runs import best_model_dir, read_run
@@ -98,19 +100,87 @@ class ModelPredictor:
         return records
 
 
-def load_predictor(path: str | pathlib.Path) -> SavedModelPredictor | ModelPredictor:
-    """A SavedModel export, a run directory (its best/ model) or a run's best/ directory."""
+class FillMaskPredictor:
+    """The most likely fillers of every mask token in raw text, from a masked-LM checkpoint (a --task=mlm run's
+    best/, or any Hugging Face masked-LM directory). Records: {"text", "filled" (each mask replaced by its best
+    filler), "masks": [{"position" (token index), "fillers": [{"token", "probability"}, ...]}], "truncated"}."""
+
+    task = TASKS["mlm"]
+
+    def __init__(self, model_dir: str | pathlib.Path, *, max_length: int, top_k: int):
+        self.model = from_pretrained(model_dir, head="masked_lm")
+        self.tokenizer = load_tokenizer(model_dir)
+        if self.tokenizer.mask_token_id is None:
+            raise ServingError(f"{model_dir}: the tokenizer has no mask token to fill")
+        self.max_length, self.top_k = max_length, top_k
+        ids = tf.TensorSpec([None, None], tf.int32)
+
+        @tf.function(input_signature=[ids, ids, ids, ids])
+        def top_fillers(input_ids, attention_mask, token_type_ids, positions):
+            states = self.model.features(input_ids, attention_mask, token_type_ids, training=False)  # [B, S, H]
+            states = tf.gather(states, positions, batch_dims=1)  # [B, M, H]: the masks only
+            probabilities = tf.nn.softmax(self.model.head_logits(states, attention_mask, training=False))  # [B, M, V]
+            return tf.math.top_k(probabilities, k=top_k)  # values, indices [B, M, k]
+
+        self._top_fillers = top_fillers
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> list[dict]:
+        del text_pairs
+        features = encode_texts(self.tokenizer, texts, max_length=self.max_length)
+        batch = pad_batch(features, max(features.lengths(), default=1), pad_token_id=self.tokenizer.pad_token_id)
+        is_mask = batch["input_ids"] == self.tokenizer.mask_token_id  # [B, S]
+        for i, text in enumerate(texts):
+            if not is_mask[i].any():
+                reason = " within --max_seq_length tokens" if features.truncated[i] else ""
+                raise DataError(f"{text[:60]!r} has no {self.tokenizer.mask_token} token to fill{reason}")
+        masks = is_mask.sum(axis=1)
+        positions = np.zeros((len(texts), masks.max()), np.int32)  # [B, M], padded with position 0
+        for i in range(len(texts)):
+            positions[i, :masks[i]] = np.flatnonzero(is_mask[i])
+        values, indices = (t.numpy() for t in self._top_fillers(batch["input_ids"], batch["attention_mask"],
+                                                                  batch["token_type_ids"], positions))
+        records = []
+        for i, text in enumerate(texts):
+            found, filled = [], text
+            for m in range(masks[i]):
+                tokens = self.tokenizer.convert_ids_to_tokens(indices[i, m].tolist())
+                found.append({"position": int(positions[i, m]), "fillers": [
+                    {"token": token, "probability": float(p)} for token, p in zip(tokens, values[i, m])]})
+                filled = filled.replace(self.tokenizer.mask_token,
+                                        self.tokenizer.convert_tokens_to_string(tokens[:1]).strip(), 1)
+            records.append({"text": text, "filled": filled, "masks": found, "truncated": bool(features.truncated[i])})
+        return records
+
+
+def load_predictor(path: str | pathlib.Path, *, task: str | None = None,
+                   top_k: int = 5) -> SavedModelPredictor | ModelPredictor | FillMaskPredictor:
+    """A SavedModel export, a run directory (its best/ model) or a run's best/ directory; with task='mlm' also any
+    Hugging Face masked-LM directory. `task`, when given, must be the run's; `top_k`: fillers per mask (mlm)."""
     path = pathlib.Path(path)
     if (path / "saved_model.pb").is_file():
-        return SavedModelPredictor(path)
+        predictor = SavedModelPredictor(path)
+        _check_task(path, predictor.task.name, task)
+        return predictor
     if (path / "best").is_dir() or _is_run_config(path / "config.json"):
         run = read_run(path)
         model_dir = best_model_dir(path)
     elif (path / "config.json").is_file() and _is_run_config(path.parent / "config.json"):
         run, model_dir = read_run(path.parent), path
+    elif task == "mlm" and (path / "config.json").is_file():  # a masked-LM checkpoint made elsewhere
+        positions = read_config(path / "config.json").max_position_embeddings
+        return FillMaskPredictor(path, max_length=positions, top_k=top_k)
     else:
-        raise ServingError(f"{path} is not a SavedModel export, a tfft run directory or a run's best/ model")
+        raise ServingError(f"{path} is not a SavedModel export, a tfft run directory or a run's best/ model"
+                           + ("" if task == "mlm" else " (a Hugging Face masked-LM directory needs --task=mlm)"))
+    _check_task(path, run.train.task, task)
+    if run.train.task == "mlm":
+        return FillMaskPredictor(model_dir, max_length=run.train.max_seq_length, top_k=top_k)
     return ModelPredictor(model_dir, task=run.train.task, max_length=run.train.max_seq_length)
+
+
+def _check_task(path: pathlib.Path, trained: str, asked: str | None) -> None:
+    if asked is not None and asked != trained:
+        raise ServingError(f"--task={asked}: {path} was trained for --task={trained}")
 
 
 def _is_run_config(path: pathlib.Path) -> bool:

@@ -29,7 +29,7 @@ from tfft import files
 from tfft.checkpoints.io import from_pretrained
 from tfft.config import RunConfig
 from tfft.data import Data, Examples, load_data
-from tfft.runs import RunError, read_run, start_run
+from tfft.runs import RunError, check_labelled, read_run, start_run
 from tfft.tasks import TASKS
 from tfft.training.evaluation import prediction_records, score
 from tfft.training.loop import train_and_evaluate
@@ -287,6 +287,7 @@ def run_baseline(kind: str, run_dir: str | os.PathLike, output_dir: str | os.Pat
         raise RunError(f"--kind={kind}: expected one of {', '.join(KINDS)}")
     run_dir = pathlib.Path(run_dir)
     run = read_run(run_dir)
+    check_labelled(run, run_dir, "tfft.baseline")
     out = pathlib.Path(output_dir or run_dir / "baselines" / kind)
     start = time.perf_counter()
     about = {"kind": kind, "run_dir": str(run_dir)}

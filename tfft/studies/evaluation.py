@@ -17,7 +17,7 @@ from tfft import files
 from tfft.checkpoints.io import from_pretrained
 from tfft.data import Batches, Examples, LabelSpace, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR
-from tfft.runs import RunError, best_model_dir, read_run
+from tfft.runs import RunError, best_model_dir, check_labelled, read_run
 from tfft.studies import plots, render
 from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
@@ -55,6 +55,7 @@ class EvalConfig:
 def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     """(metrics, output directory) of the run's best/ model on the chosen split."""
     run = read_run(config.run_dir)
+    check_labelled(run, config.run_dir, "tfft.evaluate")
     best = best_model_dir(config.run_dir)
     task = TASKS[run.train.task]
     model = from_pretrained(best)

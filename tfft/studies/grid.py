@@ -33,7 +33,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import summary_v2 as hp
 
 from tfft import files
-from tfft.config import METRICS, RunConfig, TrainConfig
+from tfft.config import METRICS, MINIMISED, RunConfig, TrainConfig
 from tfft.data import DataConfig
 from tfft.runs import RunError, check_run, read_json, read_metrics_log, start_run, test_metrics, \
     validation_metrics
@@ -191,7 +191,7 @@ def rows(sweep_dir: pathlib.Path, all_trials: list[Trial], metric: str) -> list[
         elif run_dir.exists():
             row["status"] = "started"
         found.append(row)
-    return rank(found, lower_is_better=metric == "loss")
+    return rank(found, lower_is_better=metric in MINIMISED)
 
 
 def rank(found: list[dict], *, lower_is_better: bool) -> list[dict]:

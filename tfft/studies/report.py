@@ -14,7 +14,7 @@ import json
 import pathlib
 
 from tfft import files
-from tfft.config import METRICS, TrainConfig
+from tfft.config import METRICS, MINIMISED, TrainConfig
 from tfft.runs import RunError, read_json, read_metrics_log, read_run, test_metrics, validation_metrics
 from tfft.studies import plots, render
 from tfft.studies.evaluation import errors_markdown
@@ -22,6 +22,7 @@ from tfft.studies.evaluation import errors_markdown
 HEADLINE = {"classification": ("accuracy", "f1_macro", "precision_macro", "recall_macro"),
             "ner": ("f1", "precision", "recall", "token_accuracy")}
 HEADLINE["pair"] = HEADLINE["classification"]
+HEADLINE["mlm"] = ("perplexity", "loss", "accuracy")
 SETUP_FLAGS = ("lr", "batch_size", "epochs", "max_steps", "optimizer", "schedule", "warmup_ratio", "weight_decay",
                "freeze", "head", "max_seq_length", "class_weights", "early_stopping_patience", "metric_for_best",
                "precision", "xla", "seed", "init", "select")
@@ -122,19 +123,22 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
 
     doc.heading(level, "Results")
     headline = HEADLINE[task]
-    rows = [_result_row("fine-tuned (this run)", run_dir, headline)]
+    rows = [_result_row("adapted (this run)" if task == "mlm" else "fine-tuned (this run)", run_dir, headline)]
+    start = next((r for r in read_metrics_log(run_dir) if r["split"] == "validation" and r["step"] == 0), None)
+    if task == "mlm" and start is not None:  # continued pretraining evaluates the encoder it starts from
+        rows.insert(0, ["before training (step 0)", start["perplexity"], None, None, None])
     if run.data.train_on_validation:
         rows[0][1] = "trained on it"  # a refit: validation is part of its training data
     for baseline in _baselines(run_dir, extra_baselines):
         kind = read_json(baseline / "baseline.json", "written by python -m tfft.baseline")["kind"]
         rows.append(_result_row(f"baseline: {kind}", baseline, headline))
     doc.table(["model", *(f"validation {m}" for m in headline[:1]), *(f"test {m}" for m in headline)], rows)
-    if len(rows) == 1:
+    if len(rows) == 1 and task != "mlm":
         doc.text(f"No baselines yet: python -m tfft.baseline --run_dir={run_dir.as_posix()} "
                  "--kind=majority|tfidf_logreg|untrained|frozen_probe")
     tested = test_metrics(run_dir)
-    if tested is not None:
-        per = tested.get("per_class") or tested.get("per_type") or {}
+    per = (tested or {}).get("per_class") or (tested or {}).get("per_type")
+    if per:
         doc.heading(level + 1, "Test scores per " + ("entity type" if task == "ner" else "class"))
         doc.table(["label", "precision", "recall", "f1", "support"],
                   [[name, s["precision"], s["recall"], s["f1"], s["support"]] for name, s in per.items()])
@@ -151,7 +155,8 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
         doc.heading(level, "Confusion matrix (test)")
         doc.image(plots.confusion_heatmap(tested["confusion_matrix"], summary["labels"],  # label-id order
                                           files_dir / "confusion.png"), "Confusion matrix, rows gold")
-    _evaluation_sections(doc, run_dir, level)
+    if task != "mlm":  # continued pretraining has no labels to get wrong
+        _evaluation_sections(doc, run_dir, level)
     return f"Report: {task} with {pathlib.Path(train.model).name} on {run.data.dataset}"
 
 
@@ -218,7 +223,7 @@ def sweep_sections(doc: Doc, sweep_dir: pathlib.Path, level: int = 2) -> str:
     categorical = [k for k, values in grid.items() if len(values) > 1 and not _numeric(values)][:2]
     if categorical and finished:
         doc.image(plots.sweep_bar_chart(finished, metric, categorical, files_dir / "sweep_bars.png",
-                                        lower_is_better=metric == "loss"),
+                                        lower_is_better=metric in MINIMISED),
                   f"Best validation {metric} by {' and '.join(categorical)}")
     if not (sweep_dir / "result.json").is_file():
         doc.text("The sweep has not finished: run the same python -m tfft.sweep command again to resume it.")

@@ -5,11 +5,13 @@ NER predictions are read per word from the first sub-token of each word (words c
 `score` turns predictions into metrics, so baselines are scored by the same code as fine-tuned models.
 """
 
+import math
+
 import numpy as np
 
 from tfft.data import Batches, Examples, LabelSpace
 from tfft.tasks import metrics
-from tfft.tokenization import word_predictions
+from tfft.tokenization import IGNORE_INDEX, word_predictions
 
 
 def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) -> tuple[dict, list[np.ndarray]]:
@@ -17,8 +19,11 @@ def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) 
     (tfft.training.steps.predict, compiled: TrainSteps.predict or compiled_predict).
 
     Predictions are probabilities in example order: [labels] per example, or [words, labels] per sentence for
-    NER, with a NaN row for each word that has no token (cut by truncation).
+    NER, with a NaN row for each word that has no token (cut by truncation). Masked-LM batches: see
+    `evaluate_masked_lm` (no per-example predictions).
     """
+    if batches.masking is not None:
+        return evaluate_masked_lm(predict, batches), []
     loss_sum = weight_sum = 0.0
     token_level = examples.words is not None
     predictions: list = [None] * len(examples)
@@ -40,6 +45,21 @@ def evaluate(predict, batches: Batches, examples: Examples, labels: LabelSpace) 
     result = score(predictions, examples, labels)
     result["loss"] = loss_sum / max(weight_sum, 1e-9)
     return result, predictions
+
+
+def evaluate_masked_lm(predict, batches: Batches) -> dict:
+    """Loss per masked token, perplexity (its exponential, as Hugging Face's run_mlm reports it) and top-1
+    accuracy of the masked tokens; the masks are the same at every evaluation (Batches, tfft/data/masking.py)."""
+    loss_sum = weight_sum = correct = 0.0
+    for batch in batches.dataset():
+        batch_loss, batch_weight, predicted = predict(batch)
+        loss_sum += float(batch_loss)
+        weight_sum += float(batch_weight)
+        labels = batch["labels"].numpy()
+        correct += float(np.sum((predicted.numpy() == labels) & (labels != IGNORE_INDEX)))
+    loss = loss_sum / max(weight_sum, 1e-9)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "accuracy": correct / max(weight_sum, 1e-9),
+            "masked_tokens": int(weight_sum)}
 
 
 def predicted_ids(prediction: np.ndarray, labels: LabelSpace) -> np.ndarray | int:

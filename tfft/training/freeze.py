@@ -36,8 +36,10 @@ def frozen_modules(model: tf.Module, spec: str) -> list[tf.Module]:
 
 
 def trainable_variables(model: tf.Module, spec: str) -> list[tf.Variable]:
-    """The model's trainable variables minus those of the frozen modules, in a stable order."""
+    """The model's trainable variables minus those of the frozen modules and those it carries without using
+    (BERT's pooler under a masked-LM head), in a stable order."""
     frozen = {v.ref() for module in frozen_modules(model, spec) for v in module.trainable_variables}
+    frozen |= {v.ref() for v in getattr(model, "carried_variables", [])}
     return [v for v in model.trainable_variables if v.ref() not in frozen]
 
 

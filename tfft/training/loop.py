@@ -19,9 +19,10 @@ import tqdm
 
 from tfft import files
 from tfft.checkpoints.io import from_config, from_pretrained, restore, save_pretrained
-from tfft.config import FEATURE_DTYPES, METRICS, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
-from tfft.data import Batches, bucket_boundaries, encode_data, load_data
+from tfft.config import FEATURE_DTYPES, METRICS, MINIMISED, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
+from tfft.data import Batches, DataError, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR, tokenizer_fingerprint
+from tfft.data.masking import Masking
 from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
 from tfft.serving.module import export_run
 from tfft.tasks import TASKS
@@ -81,8 +82,8 @@ def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Modu
     warning = precision_warning(config.precision)
     if warning:
         log.warning(warning)
-    options = dict(head=head, labels=labels, seed=config.seed, compute_dtype=tf.as_dtype(PRECISIONS[config.precision]),
-                   custom_head=config.head_config())
+    options = dict(head=head, labels=tuple(labels) or None, seed=config.seed,  # masked LM: no labels
+                   compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), custom_head=config.head_config())
     if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
         return from_config(config.model, **options)
     return from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
@@ -137,10 +138,12 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                           label_all_subtokens=config.label_all_subtokens, cache_dir=cache_dir)
     boundaries = bucket_boundaries(config.max_seq_length, config.padding, config.buckets,
                                    xla=config.xla)
+    masking = masked_lm_masking(config, tokenizer) if task.name == "mlm" else None
     train_batches = Batches(encoded["train"], batch_size=config.batch_size, boundaries=boundaries,
-                            pad_token_id=tokenizer.pad_token_id, seed=config.seed, shuffle=True)
+                            pad_token_id=tokenizer.pad_token_id, seed=config.seed, shuffle=True, masking=masking)
     eval_batches = {split: Batches(encoded[split], batch_size=config.eval_batch_size, boundaries=boundaries,
-                                   pad_token_id=tokenizer.pad_token_id) for split in ("validation", "test")}
+                                   pad_token_id=tokenizer.pad_token_id, seed=config.seed, masking=masking)
+                    for split in ("validation", "test")}
     updates_per_epoch = math.ceil(train_batches.steps_per_epoch / config.grad_accum_steps)
     total_steps = config.max_steps or math.ceil(config.epochs * updates_per_epoch)
     lengths = sorted({length for _, length in train_batches.plan(0).shapes})
@@ -206,8 +209,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         records = prediction_records(data.splits["validation"].select(range(shown)), predictions[:shown], data.labels)
         summaries.text("validation", step, "predictions", records_markdown(records))
         value = result[metric_name]
-        log.info("step %d validation: %s=%.4f loss=%.4f", step, metric_name, value, result["loss"])
-        signed = -value if metric_name == "loss" else value  # progress.best holds the signed value: higher is better
+        log.info("step %d validation: %s", step, " ".join(f"{name}={result[name]:.4f}" for name in dict.fromkeys(
+            (metric_name, "loss", "perplexity")) if name in result))
+        signed = -value if metric_name in MINIMISED else value  # progress.best: the signed value, higher is better
         improved = signed > float(progress.best.numpy()) + config.min_delta
         if improved:
             progress.best.assign(signed)
@@ -227,6 +231,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     # ---------------------------------------------------------------- loop
     step = first_step = int(optimizer.step.numpy())
     evaluated_at, stop = None, step >= total_steps
+    if masking is not None and step == 0:  # continued pretraining: the validation perplexity it starts from
+        stop, evaluated_at = evaluate_and_keep_best(0) or stop, 0
     window = Window()
     agreed = any_worker(strategy)
     skipped_in_a_row = 0
@@ -317,16 +323,24 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         result, predictions = evaluate(steps.predict, eval_batches["test"], data.splits["test"], data.labels)
         summaries.scalars("validation", step, {f"test/{k}": v for k, v in result.items()})
         files.write_json(output_dir / "test_metrics.json", result)
-        files.write_jsonl(output_dir / "test_predictions.jsonl",
-                          prediction_records(data.splits["test"], predictions, data.labels))
+        if predictions:  # masked-LM evaluations have no per-example predictions
+            files.write_jsonl(output_dir / "test_predictions.jsonl",
+                              prediction_records(data.splits["test"], predictions, data.labels))
         log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
-                 abs(float(progress.best.numpy())) if metric_name == "loss" else float(progress.best.numpy()))
+                 abs(float(progress.best.numpy())) if metric_name in MINIMISED else float(progress.best.numpy()))
     summaries.close()
 
     # ---------------------------------------------------------------- export
     if config.export:  # from best/ in float32, whatever --precision trained in
         log.info("exported the best model to %s", export_run(output_dir, output_dir / "export", overwrite=True))
     return result
+
+
+def masked_lm_masking(config: TrainConfig, tokenizer) -> Masking:
+    """How --task=mlm masks its batches (--mlm_probability, --whole_word_masking) with the tokenizer's [MASK]."""
+    if tokenizer.mask_token_id is None:
+        raise DataError(f"--model={config.model}: its tokenizer has no mask token, so --task=mlm cannot mask")
+    return Masking(config.mlm_probability, config.whole_word_masking, tokenizer.mask_token_id, len(tokenizer))
 
 
 def any_worker(strategy: tf.distribute.Strategy) -> Callable[[bool], bool]:

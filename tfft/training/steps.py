@@ -28,20 +28,29 @@ from tfft.training.losses import model_loss
 def forward(model, batch: dict, *, training: bool, frozen_encoder: bool = False) -> tf.Tensor:
     """The model's logits for a batch. A frozen encoder (--freeze=all) runs in inference mode, without dropout: it
     is a fixed feature extractor, and its features are then exactly what a feature cache holds; a batch with
-    cached `features` skips it altogether."""
-    if "features" not in batch and not frozen_encoder:
+    cached `features` skips it altogether. A masked-LM batch's `mlm_positions` [B, K] pick the token states the
+    vocabulary head scores: logits [B, K, V], not [B, L, V] (the head is most of a small encoder's compute)."""
+    masked_lm = "mlm_positions" in batch
+    if "features" not in batch and not frozen_encoder and not masked_lm:
         return model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=training)
     features = batch.get("features")
     if features is None:
-        features = model.features(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], training=False)
+        features = model.features(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
+                                  training=training and not frozen_encoder)
+    if masked_lm:
+        features = tf.gather(features, batch["mlm_positions"], batch_dims=1)  # [B, K, H]
     return model.head_logits(features, batch["attention_mask"], training=training)
 
 
 def predict(model, batch: dict) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(loss sum, label weight, per-label probabilities) of an evaluation batch: what `evaluate` reads. For a CRF
-    the probabilities mark the Viterbi path (tfft.models.heads.output_probabilities)."""
+    the probabilities mark the Viterbi path (tfft.models.heads.output_probabilities); for a masked-LM batch the
+    third is the predicted token id at each masked position [B, K] (a vocabulary of probabilities is too big to
+    carry)."""
     logits = forward(model, batch, training=False)
     loss_sum, weight = model_loss(model, logits, batch["labels"])
+    if "mlm_positions" in batch:
+        return loss_sum, weight, tf.argmax(logits, axis=-1, output_type=tf.int32)
     return loss_sum, weight, output_probabilities(model, logits, batch["labels"] != IGNORE_INDEX)
 
 
