@@ -101,6 +101,10 @@ def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
     (["--task=mlm", "--export"], "error: --export=True: expected off with --task=mlm"),
     (["--task=mlm", "--freeze=all"], "error: --feature_cache=auto: expected off with --task=mlm --freeze=all"),
     (["--task=mlm", "--label_names=a,b"], "error: --label_names=a,b: --task=mlm has no labels"),
+    (["--adafactor_relative_step"], "error: --adafactor_relative_step=True: expected off unless --optimizer=adafactor"),
+    (["--optimizer=adafactor", "--adafactor_warmup_init"], "error: --adafactor_warmup_init=True: expected off unless "
+     "--adafactor_relative_step"),
+    (["--optimizer=adafactor", "--adafactor_decay_rate=0.8"], "error: --adafactor_decay_rate=0.8: expected a negative"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     out = tmp_path / "run"

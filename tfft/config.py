@@ -7,7 +7,7 @@ import json
 from tfft.data import DataConfig, DataError
 from tfft.models import CLASSIFICATION_HEADS, NER_HEADS, HeadConfig
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "adafactor")
 SCHEDULES = ("linear", "cosine", "constant")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DISTRIBUTE = ("default", "mirrored", "multi_worker", "tpu")
@@ -87,6 +87,12 @@ class TrainConfig:
     nan_policy: str = "stop"
     mlm_probability: float = 0.15
     whole_word_masking: bool = False
+    adafactor_relative_step: bool = False
+    adafactor_scale_parameter: bool = False
+    adafactor_warmup_init: bool = False
+    adafactor_clip_threshold: float = 1.0
+    adafactor_decay_rate: float = -0.8
+    adafactor_beta1: float = 0.0
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):
@@ -144,6 +150,14 @@ class TrainConfig:
              "best with --early_stopping_patience (early stopping keeps the best evaluation)")
         need(self.nan_policy in NAN_POLICIES, "nan_policy", " / ".join(NAN_POLICIES))
         need(0 < self.mlm_probability < 1, "mlm_probability", "a share strictly between 0 and 1")
+        adafactor = self.optimizer == "adafactor"
+        for flag in ("adafactor_relative_step", "adafactor_scale_parameter", "adafactor_warmup_init"):
+            need(adafactor or not getattr(self, flag), flag, "off unless --optimizer=adafactor")
+        need(self.adafactor_relative_step or not self.adafactor_warmup_init, "adafactor_warmup_init",
+             "off unless --adafactor_relative_step (it warms the relative step up)")
+        need(self.adafactor_clip_threshold > 0, "adafactor_clip_threshold", "a positive update RMS")
+        need(self.adafactor_decay_rate < 0, "adafactor_decay_rate", "a negative exponent (beta2 = 1 - t^rate)")
+        need(0 <= self.adafactor_beta1 < 1, "adafactor_beta1", "a value in [0, 1) (0: no first moment)")
         if self.task == "mlm":
             need(self.class_weights == "none", "class_weights", "none with --task=mlm (the targets are tokens)")
             need(self.freeze != "all" or self.feature_cache == "off", "feature_cache", "off with --task=mlm "

@@ -24,10 +24,19 @@ flags.DEFINE_integer("max_steps", None, "Optimizer updates in all; overrides --e
 flags.DEFINE_float("warmup_ratio", 0.1, "Fraction of the updates spent warming the learning rate up from 0.")
 flags.DEFINE_integer("warmup_steps", None, "Warm-up updates (instead of --warmup_ratio).")
 flags.DEFINE_enum("schedule", "linear", ["linear", "cosine", "constant"], "Learning rate after warm-up.")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "sgd"], "AdamW (decoupled decay, as torch.optim.AdamW) or SGD.")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "sgd", "adafactor"], "AdamW (decoupled decay, as "
+                  "torch.optim.AdamW), SGD, or Adafactor (factored second moments: no per-parameter slot for "
+                  "matrices; as transformers' Adafactor, at --lr unless --adafactor_relative_step).")
 flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (AdamW) or L2 (SGD); never on biases/LayerNorm.")
 flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_boolean("nesterov", False, "SGD with Nesterov momentum.")
+flags.DEFINE_boolean("adafactor_relative_step", False, "Adafactor's own step size min(1e-2, 1/sqrt(t)) instead of "
+                     "--lr and --schedule.")
+flags.DEFINE_boolean("adafactor_scale_parameter", False, "Adafactor: scale the step by each tensor's RMS.")
+flags.DEFINE_boolean("adafactor_warmup_init", False, "Adafactor: warm the relative step up as 1e-6 t.")
+flags.DEFINE_float("adafactor_clip_threshold", 1.0, "Adafactor: clip each update's RMS to this.")
+flags.DEFINE_float("adafactor_decay_rate", -0.8, "Adafactor: beta2 at update t is 1 - t^rate.")
+flags.DEFINE_float("adafactor_beta1", 0.0, "Adafactor: first-moment decay (0: none, the memory-light default).")
 flags.DEFINE_float("clip_norm", 1.0, "Global gradient-norm clipping (0: off).")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per update: the update of one batch this many times "
                      "larger.")
@@ -106,7 +115,11 @@ def train_config(values) -> TrainConfig:
         deterministic=values.deterministic, distribute=values.distribute, log_every=values.log_every,
         cache_dir=values.cache_dir, export=values.export, init=values.init, select=values.select,
         evaluate_test=values.evaluate_test, nan_policy=values.nan_policy,
-        mlm_probability=values.mlm_probability, whole_word_masking=values.whole_word_masking)
+        mlm_probability=values.mlm_probability, whole_word_masking=values.whole_word_masking,
+        adafactor_relative_step=values.adafactor_relative_step,
+        adafactor_scale_parameter=values.adafactor_scale_parameter,
+        adafactor_warmup_init=values.adafactor_warmup_init, adafactor_clip_threshold=values.adafactor_clip_threshold,
+        adafactor_decay_rate=values.adafactor_decay_rate, adafactor_beta1=values.adafactor_beta1)
 
 
 def main(argv):

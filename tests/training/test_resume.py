@@ -1,7 +1,7 @@
 """Deterministic resume: N updates, an interruption, a resumed run to 2N updates end with exactly the weights of
 an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide); also with a custom head
-trained on cached encoder features, and for masked-LM training under XLA (the masks of the resumed batches are
-drawn again, identically)."""
+trained on cached encoder features, for masked-LM training under XLA (the masks of the resumed batches are
+drawn again, identically), and with Adafactor's factored slots."""
 
 import json
 import os
@@ -57,8 +57,9 @@ print("ok", len(names))
 
 
 @pytest.mark.parametrize("options", [{}, {"head": "lstm", "bidirectional": True, "freeze": "all"},
-                                     {"task": "mlm", "whole_word_masking": True, "xla": True}],
-                         ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla"])
+                                     {"task": "mlm", "whole_word_masking": True, "xla": True},
+                                     {"optimizer": "adafactor", "adafactor_beta1": 0.9}],
+                         ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla", "adafactor"])
 def test_interrupted_and_resumed_run_ends_with_identical_weights(options):
     result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options)], cwd=ROOT, capture_output=True,
                             text=True, timeout=900, env={**os.environ, "TFFT_CACHE": tempfile.mkdtemp()})

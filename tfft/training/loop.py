@@ -23,7 +23,7 @@ from tfft.config import FEATURE_DTYPES, METRICS, MINIMISED, PRECISIONS, ConfigFl
 from tfft.data import Batches, DataError, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR, tokenizer_fingerprint
 from tfft.data.masking import Masking
-from tfft.optim import SGD, AdamW, make_schedule, warmup_steps
+from tfft.optim import SGD, Adafactor, AdamW, make_schedule, warmup_steps
 from tfft.serving.module import export_run
 from tfft.tasks import TASKS
 from tfft.tokenization import load_tokenizer
@@ -101,6 +101,13 @@ def make_trainer(config: TrainConfig, head: str, labels: Sequence[str], *, strat
         lr_scale = layer_lr_scales(model, trainable, config.layer_lr_decay)
         if config.optimizer == "adamw":
             optimizer = AdamW(trainable, learning_rate=schedule, weight_decay=config.weight_decay, lr_scale=lr_scale)
+        elif config.optimizer == "adafactor":
+            optimizer = Adafactor(trainable, learning_rate=schedule, weight_decay=config.weight_decay,
+                                  lr_scale=lr_scale, relative_step=config.adafactor_relative_step,
+                                  scale_parameter=config.adafactor_scale_parameter,
+                                  warmup_init=config.adafactor_warmup_init,
+                                  clip_threshold=config.adafactor_clip_threshold,
+                                  decay_rate=config.adafactor_decay_rate, beta1=config.adafactor_beta1 or None)
         else:
             optimizer = SGD(trainable, learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
                             weight_decay=config.weight_decay, lr_scale=lr_scale)
