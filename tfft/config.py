@@ -93,6 +93,7 @@ class TrainConfig:
     adafactor_clip_threshold: float = 1.0
     adafactor_decay_rate: float = -0.8
     adafactor_beta1: float = 0.0
+    recompute: bool = False
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):

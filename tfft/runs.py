@@ -124,7 +124,7 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
 # treats a non-finite step, how many workers share the global batch. Every other one changes the updates (or, like
 # --xla's length buckets, the batch order the checkpoint's data position counts in).
 RESUMABLE = {"output_dir", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "export",
-             "evaluate_test", "cache_dir", "nan_policy", "distribute", "eval_batch_size"}
+             "evaluate_test", "cache_dir", "nan_policy", "distribute", "eval_batch_size", "recompute"}
 
 
 def check_resume(run: RunConfig, output_dir: pathlib.Path) -> None:

@@ -63,6 +63,8 @@ flags.DEFINE_enum("feature_dtype", "fp16", ["fp16", "fp32"], "How cached encoder
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16", "fp16"], "Matmul precision; variables stay float32; fp16 "
                   "uses dynamic loss scaling.")
 flags.DEFINE_boolean("xla", False, "Compile the train and predict steps with XLA (jit_compile).")
+flags.DEFINE_boolean("recompute", False, "Gradient checkpointing: each transformer block runs again in the backward "
+                     "pass instead of keeping its activations (the same gradients, less memory, more compute).")
 flags.DEFINE_enum("class_weights", "none", ["none", "balanced"], "Weight the loss by inverse class frequency.")
 flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")
 flags.DEFINE_integer("eval_every", None, "Evaluate every N updates (always at each epoch end).")
@@ -119,7 +121,8 @@ def train_config(values) -> TrainConfig:
         adafactor_relative_step=values.adafactor_relative_step,
         adafactor_scale_parameter=values.adafactor_scale_parameter,
         adafactor_warmup_init=values.adafactor_warmup_init, adafactor_clip_threshold=values.adafactor_clip_threshold,
-        adafactor_decay_rate=values.adafactor_decay_rate, adafactor_beta1=values.adafactor_beta1)
+        adafactor_decay_rate=values.adafactor_decay_rate, adafactor_beta1=values.adafactor_beta1,
+        recompute=values.recompute)
 
 
 def main(argv):

@@ -1,7 +1,8 @@
 """Deterministic resume: N updates, an interruption, a resumed run to 2N updates end with exactly the weights of
 an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide); also with a custom head
 trained on cached encoder features, for masked-LM training under XLA (the masks of the resumed batches are
-drawn again, identically), and with Adafactor's factored slots."""
+drawn again, identically), with Adafactor's factored slots, and with --recompute switched on for the resumed half
+(recomputed blocks replay their dropout masks: the updates are bit-identical)."""
 
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 ROOT = pathlib.Path(__file__).parent.parent.parent
 
 SCRIPT = r'''
-import json, pathlib, sys, tempfile
+import dataclasses, json, pathlib, sys, tempfile
 import numpy as np
 from tfft.checkpoints.io import save_pretrained
 from tfft.config import RunConfig, TrainConfig
@@ -43,7 +44,8 @@ full = run_dir("full")
 train_and_evaluate(run, full)
 resumed = run_dir("resumed")
 assert train_and_evaluate(run, resumed, interrupt=lambda step: step == 3) == {"interrupted_at": 3}
-train_and_evaluate(run, resumed, resume=True)
+switched = dataclasses.replace(train, **json.loads(sys.argv[2]))  # settings the resumed half may change
+train_and_evaluate(RunConfig(switched, run.data), resumed, resume=True)
 import tensorflow as tf
 a = tf.train.load_checkpoint(str(full / "checkpoints"))
 b = tf.train.load_checkpoint(str(resumed / "checkpoints"))
@@ -56,12 +58,16 @@ print("ok", len(names))
 '''
 
 
-@pytest.mark.parametrize("options", [{}, {"head": "lstm", "bidirectional": True, "freeze": "all"},
-                                     {"task": "mlm", "whole_word_masking": True, "xla": True},
-                                     {"optimizer": "adafactor", "adafactor_beta1": 0.9}],
-                         ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla", "adafactor"])
-def test_interrupted_and_resumed_run_ends_with_identical_weights(options):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options)], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize("options,on_resume", [
+    ({}, {}),
+    ({"head": "lstm", "bidirectional": True, "freeze": "all"}, {}),
+    ({"task": "mlm", "whole_word_masking": True, "xla": True}, {}),
+    ({"optimizer": "adafactor", "adafactor_beta1": 0.9}, {}),
+    ({}, {"recompute": True}),  # recomputed blocks train exactly as stored activations do
+], ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla", "adafactor", "recompute-from-resume-on"])
+def test_interrupted_and_resumed_run_ends_with_identical_weights(options, on_resume):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options), json.dumps(on_resume)], cwd=ROOT,
+                            capture_output=True,
                             text=True, timeout=900, env={**os.environ, "TFFT_CACHE": tempfile.mkdtemp()})
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.strip().splitlines()[-1].startswith("ok")

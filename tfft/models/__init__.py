@@ -81,6 +81,12 @@ def build_model(config, head: str, *, compute_dtype: tf.DType = tf.float32, seed
     return MODELS[config.model_type][head](config, compute_dtype=compute_dtype, seed=seed)
 
 
+def enable_recompute(model: tf.Module) -> None:
+    """Gradient checkpointing (--recompute): the encoder's blocks keep only their inputs for the backward pass and
+    run again there, trading a second forward pass for activation memory that no longer grows with depth."""
+    getattr(model, "encoder", model).recompute = True
+
+
 __all__ = ["BertConfig", "CLASSIFICATION_HEADS", "DistilBertConfig", "ConfigError", "EncoderOutput", "EncoderWithHead",
            "HEADS", "HeadConfig", "MODELS", "NER_HEADS", "build_model", "head_task",
-           "config_from_dict", "head_from_architectures", "read_config"]
+           "config_from_dict", "enable_recompute", "head_from_architectures", "read_config"]

@@ -116,13 +116,14 @@ class BertModel(tf.Module):
         ]
         self.pooler = (Dense(config.hidden_size, config.hidden_size, rng=self.rng, compute_dtype=self.compute_dtype,
                              name="pooler") if add_pooler else None)
+        self.recompute = False  # gradient checkpointing of the blocks (tfft.models.enable_recompute)
 
     def __call__(self, input_ids: tf.Tensor, attention_mask: tf.Tensor, token_type_ids: tf.Tensor | None = None,
                  *, training: bool, output_hidden_states: bool = False) -> EncoderOutput:
         """input_ids, attention_mask, token_type_ids (None: all segment 0): [B, S] -> [B, S, H] float32."""
         x = self.embeddings(input_ids, token_type_ids, training=training)  # [B, S, H]
         last, states = run_blocks(self.blocks, x, attention_mask, training=training,
-                                  output_hidden_states=output_hidden_states)
+                                  output_hidden_states=output_hidden_states, recompute=self.recompute)
         pooled = None
         if self.pooler is not None:
             pooled = tf.cast(tf.math.tanh(self.pooler(last[:, 0])), tf.float32)  # [B, H]

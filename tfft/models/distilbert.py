@@ -111,6 +111,7 @@ class DistilBertModel(tf.Module):
                              rng=self.rng, compute_dtype=self.compute_dtype, name=f"block_{i}")
             for i in range(config.n_layers)
         ]
+        self.recompute = False  # gradient checkpointing of the blocks (tfft.models.enable_recompute)
 
     def __call__(self, input_ids: tf.Tensor, attention_mask: tf.Tensor, token_type_ids: tf.Tensor | None = None,
                  *, training: bool, output_hidden_states: bool = False) -> EncoderOutput:
@@ -122,7 +123,7 @@ class DistilBertModel(tf.Module):
         del token_type_ids
         x = self.embeddings(input_ids, training=training)  # [B, S, H]
         last, states = run_blocks(self.blocks, x, attention_mask, training=training,
-                                  output_hidden_states=output_hidden_states)
+                                  output_hidden_states=output_hidden_states, recompute=self.recompute)
         return EncoderOutput(last, states)
 
 

@@ -106,10 +106,12 @@ class Dropout(tf.Module):
         self.rate = rate
         self.rng = rng
 
-    def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, *, training: bool, seed: tf.Tensor | None = None) -> tf.Tensor:
+        """`seed` ([2] int64) replays a mask drawn before (a recomputed block); by default one is drawn here."""
         if not training or self.rate == 0.0:
             return x
-        seed = self.rng.make_seeds(1)[:, 0]
+        if seed is None:
+            seed = self.rng.make_seeds(1)[:, 0]
         return tf.nn.experimental.stateless_dropout(x, rate=self.rate, seed=seed)
 
 

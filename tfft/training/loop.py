@@ -23,6 +23,7 @@ from tfft.config import FEATURE_DTYPES, METRICS, MINIMISED, PRECISIONS, ConfigFl
 from tfft.data import Batches, DataError, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR, tokenizer_fingerprint
 from tfft.data.masking import Masking
+from tfft.models import enable_recompute
 from tfft.optim import SGD, Adafactor, AdamW, make_schedule, warmup_steps
 from tfft.serving.module import export_run
 from tfft.tasks import TASKS
@@ -78,15 +79,20 @@ class Trainer(NamedTuple):
 
 def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Module:
     """The model a run trains: --model with the task's `head` (or --head), pretrained or --init=random, computing
-    in --precision (with a warning where that precision is slower than fp32)."""
+    in --precision (with a warning where that precision is slower than fp32), its blocks checkpointed with
+    --recompute."""
     warning = precision_warning(config.precision)
     if warning:
         log.warning(warning)
     options = dict(head=head, labels=tuple(labels) or None, seed=config.seed,  # masked LM: no labels
                    compute_dtype=tf.as_dtype(PRECISIONS[config.precision]), custom_head=config.head_config())
     if config.init == "random":  # the architecture without its pretraining: the 'untrained' baseline
-        return from_config(config.model, **options)
-    return from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
+        model = from_config(config.model, **options)
+    else:
+        model = from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
+    if config.recompute:
+        enable_recompute(model)
+    return model
 
 
 def make_trainer(config: TrainConfig, head: str, labels: Sequence[str], *, strategy: tf.distribute.Strategy,
