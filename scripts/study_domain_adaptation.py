@@ -63,7 +63,7 @@ def study(output_dir):
     mlm = domain_run(finetune)
     identity = {"mlm": json.loads(mlm.to_json()), "finetune": json.loads(finetune.to_json()), "seeds": seeds}
     recorded = output_dir / "study_config.json"
-    if recorded.is_file() and read_json(recorded) != identity:
+    if recorded.is_file() and not same_study(read_json(recorded), mlm, finetune, seeds):
         cli.fail(f"{output_dir} holds a study with other flags or seeds; choose a new --output_dir")
     files.write_json(recorded, identity)
 
@@ -76,6 +76,15 @@ def study(output_dir):
     result = collect(output_dir, seeds, HEADLINE[finetune.train.task][:2])
     files.write_json(output_dir / "result.json", result)
     write_report(output_dir, result)
+
+
+def same_study(recorded: dict, mlm: RunConfig, finetune: RunConfig, seeds: list[int]) -> bool:
+    """Whether study_config.json records these settings; flags that tfft added since read as their defaults."""
+    try:
+        return (RunConfig.from_json(json.dumps(recorded["mlm"])) == mlm and recorded["seeds"] == seeds
+                and RunConfig.from_json(json.dumps(recorded["finetune"])) == finetune)
+    except (KeyError, TypeError, ValueError):  # not a study_config.json of this script
+        return False
 
 
 def check_arms(run: RunConfig) -> None:
