@@ -161,6 +161,16 @@ def test_domain_adaptation_study_reports_perplexity_and_paired_differences_from_
         assert f"| {run_dir} | {seconds} | python -m tfft.train --flagfile={run_dir}/flags.txt |" in stages
     assert report.count("![") == (out / "report.html").read_text().count("data:image/png;base64,") == 3
 
+    # the same command again keeps every finished run; other settings in the same directory are refused
+    finished = {p: p.read_text() for p in out.glob("*/**/finished.json")}
+    assert study("study_domain_adaptation.py", out) == report
+    assert {p: p.read_text() for p in out.glob("*/**/finished.json")} == finished
+    refused = subprocess.run([sys.executable, "scripts/study_domain_adaptation.py", "--smoke", f"--output_dir={out}",
+                              f"--cache_dir={out / 'cache'}", "--mlm_steps=5"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=600)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
+        f"error: {out} holds a study with other flags or seeds; choose a new --output_dir")
+
 
 def test_bench_vs_peers_table_puts_each_target_beside_its_peer():
     spec = importlib.util.spec_from_file_location("bench_vs_peers", ROOT / "scripts/bench_vs_peers.py")
