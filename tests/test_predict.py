@@ -124,5 +124,12 @@ def test_fill_mask_top_k_equals_transformers(tmp_path, minilm_dir):
 def test_fill_mask_bad_input(tmp_path, tiny_runs):
     assert error_line(predict(f"--model_dir={tiny_runs['classification']}", "--task=mlm", "a [MASK]")) == (
         f"error: --task=mlm: {tiny_runs['classification']} was trained for --task=classification")
-    assert error_line(predict(f"--model_dir={tmp_path}", "--task=mlm", "a [MASK]")).startswith(
+    assert error_line(predict(f"--model_dir={tmp_path}", "--task=mlm", "a [MASK]")) == (
         f"error: {tmp_path} is not a SavedModel export, a tfft run directory or a run's best/ model")
+    hf_model = tiny_runs["classification"] / "best"  # a Hugging Face directory, alone: not a run's best/
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "config.json").write_text((hf_model / "config.json").read_text())
+    assert error_line(predict(f"--model_dir={alone}", "a [MASK]")) == (
+        f"error: {alone} is not a SavedModel export, a tfft run directory or a run's best/ model (a Hugging Face "
+        "masked-LM directory needs --task=mlm)")

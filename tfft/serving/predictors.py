@@ -170,8 +170,8 @@ def load_predictor(path: str | pathlib.Path, *, task: str | None = None,
         positions = read_config(path / "config.json").max_position_embeddings
         return FillMaskPredictor(path, max_length=positions, top_k=top_k)
     else:
-        raise ServingError(f"{path} is not a SavedModel export, a tfft run directory or a run's best/ model"
-                           + ("" if task == "mlm" else " (a Hugging Face masked-LM directory needs --task=mlm)"))
+        hint = " (a Hugging Face masked-LM directory needs --task=mlm)" if (path / "config.json").is_file() else ""
+        raise ServingError(f"{path} is not a SavedModel export, a tfft run directory or a run's best/ model{hint}")
     _check_task(path, run.train.task, task)
     if run.train.task == "mlm":
         return FillMaskPredictor(model_dir, max_length=run.train.max_seq_length, top_k=top_k)
