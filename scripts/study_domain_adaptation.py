@@ -15,6 +15,11 @@ the original's pooler (tfft's BertForMaskedLM keeps it, untrained), so the class
 whatever --head. The masked-LM stage runs once, with --seed. The same command resumes an interrupted study;
 finished runs are kept.
 
+The preset fine-tunes at lr 1e-4 for 6 epochs (188 updates): with the default 5e-5 for 3 epochs (94 updates) both
+arms stay under-trained on 1000 examples (test macro-F1 0.24: the four small classes are hardly predicted), and the
+adapted encoder then looks better on every seed (+1.1 accuracy points), a gain that is gone once both are trained
+(accuracy 0.79, adapted - original -0.3 +- 0.8 points; measured with all-MiniLM-L6-v2, 300 masked-LM updates).
+
     python scripts/study_domain_adaptation.py            # emotion (tweets) from ../shared/data, 1000 labelled
     python scripts/study_domain_adaptation.py --mlm_steps=1000 --seeds=0,1,2,3,4
     python scripts/study_domain_adaptation.py --smoke    # the embedded sample, a few steps per run
@@ -257,7 +262,8 @@ def perplexity_plot(curve: list[dict], path: pathlib.Path) -> pathlib.Path:
 
 
 if __name__ == "__main__":
-    studylib.launch(study, preset=["--flagfile=flags/emotion.cfg", "--max_train_examples=1000", "--epochs=3"],
+    studylib.launch(study, preset=["--flagfile=flags/emotion.cfg", "--max_train_examples=1000", "--lr=1e-4",
+                                   "--epochs=6"],
                     smoke=["--flagfile=flags/quickstart_classification.cfg", "--max_steps=4",
                            "--log_every=1", "--eval_every=2", "--seeds=0,1", "--mlm_steps=4", "--mlm_eval_every=2",
                            "--mlm_batch_size=16", "--mlm_max_seq_length=64"])
