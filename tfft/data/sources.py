@@ -190,14 +190,18 @@ def _guess_columns(rows: list[list[str]], pair: bool) -> tuple[list[int], list[i
     return [texts[0]], [texts[1]] if pair and len(texts) > 1 else None, [label]
 
 
+def _join_columns(row, cols: list) -> str:
+    """The row's fields in `cols`, stripped, empty ones left out, joined by a space ('title,description')."""
+    return " ".join(filter(None, (str(row[c]).strip() for c in cols)))
+
+
 def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, source, text_cols, pair_cols,
                         label_cols, config: DataConfig) -> Examples:
-    join = lambda row, cols: " ".join(filter(None, (str(row[c]).strip() for c in cols)))  # noqa: E731
     texts, pairs, labels, where, skipped = [], [] if pair_cols else None, [], [], 0
     for row, line in zip(rows, lines):
-        text = join(row, text_cols)
-        pair_text = join(row, pair_cols) if pair_cols else None
-        label = join(row, label_cols)
+        text = _join_columns(row, text_cols)
+        pair_text = _join_columns(row, pair_cols) if pair_cols else None
+        label = _join_columns(row, label_cols)
         place = f"{source}:{line}"
         if not label:
             raise DataError(f"{place}: empty label")
@@ -324,7 +328,7 @@ def _corpus_documents(rows, lines, source, text_cols, pair_cols) -> tuple[list[s
     documents, where = [], []
     for row, line in zip(rows, lines):
         for cols in filter(None, (text_cols, pair_cols)):
-            document = " ".join(filter(None, (str(row[c]).strip() for c in cols)))
+            document = _join_columns(row, cols)
             if document:
                 documents.append(document)
                 where.append(f"{source}:{line}")

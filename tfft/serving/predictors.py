@@ -27,6 +27,7 @@ from tfft.runs import best_model_dir, read_run
 from tfft.tasks import TASKS
 from tfft.tasks.metrics import entities
 from tfft.tokenization import NO_WORD, encode_texts, first_tokens, load_tokenizer, pad_batch, word_predictions
+from tfft.training.steps import forward
 
 
 class SavedModelPredictor:
@@ -117,10 +118,10 @@ class FillMaskPredictor:
 
         @tf.function(input_signature=[ids, ids, ids, ids])
         def top_fillers(input_ids, attention_mask, token_type_ids, positions):
-            states = self.model.features(input_ids, attention_mask, token_type_ids, training=False)  # [B, S, H]
-            states = tf.gather(states, positions, batch_dims=1)  # [B, M, H]: the masks only
-            probabilities = tf.nn.softmax(self.model.head_logits(states, attention_mask, training=False))  # [B, M, V]
-            return tf.math.top_k(probabilities, k=top_k)  # values, indices [B, M, k]
+            logits = forward(self.model, {"input_ids": input_ids, "attention_mask": attention_mask,  # [B, M, V]:
+                                          "token_type_ids": token_type_ids, "mlm_positions": positions},  # masks only
+                             training=False)
+            return tf.math.top_k(tf.nn.softmax(logits), k=top_k)  # values, indices [B, M, k]
 
         self._top_fillers = top_fillers
 
