@@ -578,8 +578,8 @@ def garbage_sources(draw):
 
 
 def check_examples(splits: dict, names, task: str, root: pathlib.Path) -> None:
-    """What every loaded data set satisfies, whatever the input: examples with text (words), a label (BIO tags),
-    each from a line of a file under `root`; and label names that are names."""
+    """What every loaded data set satisfies, whatever the input: examples with text (words), a label (BIO tags;
+    none for a masked-LM corpus), each from a line of a file under `root`; and label names that are names."""
     for examples in splits.values():
         assert len(examples.labels) == len(examples.where) > 0
         for place in examples.where:
@@ -591,6 +591,9 @@ def check_examples(splits: dict, names, task: str, root: pathlib.Path) -> None:
                 assert words and len(words) == len(tags), (words, tags)
                 assert all(isinstance(w, str) and w.strip() and w.encode("utf-8") for w in words), words
                 assert all(re.fullmatch(r"O|[BI]-[^\n\r]+", tag) for tag in tags), tags
+        elif task == "mlm":  # unlabelled documents
+            assert examples.labels == [None] * len(examples.texts)
+            assert all(isinstance(text, str) and text and text == text.strip() for text in examples.texts)
         else:
             columns = [examples.texts, examples.labels] + ([examples.text_pairs] if task == "pair" else [])
             for column in columns:
@@ -632,8 +635,9 @@ def test_garbage_in_loads_or_names_the_place(tmp_path, cases, source):
             assert "\n" not in str(err) and "\r" not in str(err), str(err)
             cases.update(["cases", "read, then " + error_kind(str(err))])
             return
+    unlabelled = {None} if task == "mlm" else set()
     for examples in loaded.splits.values():
-        assert len(examples) and set(examples.flat_labels()) <= set(loaded.labels.names)
+        assert len(examples) and set(examples.flat_labels()) <= set(loaded.labels.names) | unlabelled
     cases.update(["cases", "loaded"])
 
 
