@@ -57,6 +57,33 @@ def test_train_step_bench_times_the_real_step(tiny_model, task):
     assert line["traces"]["gradients"] == 1 and line["trainable_parameters"] > 30522 * 32
 
 
+def test_memory_bench_measures_each_configuration_beside_the_pytorch_peer(tiny_model):
+    """Full fine-tuning against LoRA on the tiny BERT: the trainable parameters (counted independently here), the
+    saved sizes (all weights vs the adapters and head), and the PyTorch + PEFT peer's counts agreeing with tfft's."""
+    pytest.importorskip("peft")
+    line = json_line(bench("--mode=memory", "--memory_configs=full,lora", "--batch_size=2", "--max_seq_length=16",
+                           "--calls=1", "--warmup_calls=1", model=tiny_model))
+    full, lora = line["rows"]
+    assert (full["config"], lora["config"]) == ("full", "lora")
+    hidden, blocks, adapters = 32, 2, 2  # the tiny BERT; rank-8 adapters on query and value
+    lora_parameters = blocks * adapters * 8 * (hidden + hidden) + hidden * 2 + 2  # + the 2-label classifier
+    assert lora["tfft"]["trainable_parameters"] == lora["peer"]["trainable_parameters"] == lora_parameters
+    assert full["tfft"]["trainable_parameters"] == full["peer"]["trainable_parameters"] > 30522 * hidden
+    assert lora["tfft"]["lora_rank"] == 8 and full["tfft"]["lora_rank"] is None
+    # best/: every weight in float32 (~4 bytes each, pooler included) vs the adapters and head only
+    assert full["tfft"]["saved_bytes"] > 4 * full["tfft"]["trainable_parameters"]
+    assert 4 * lora_parameters < lora["tfft"]["saved_bytes"] < 4 * lora_parameters + 20_000
+    for row in (full, lora):
+        for side in ("tfft", "peer"):
+            assert row[side]["train_peak_rss_mb"] > 100 and row[side]["examples_per_second"] > 0, row[side]
+
+
+def test_memory_bench_names_an_unknown_configuration(tiny_model):
+    line = error_line(bench("--mode=memory", "--memory_configs=full,qlora", model=tiny_model))
+    assert line == "error: --memory_configs: unknown 'qlora'; expected any of full, recompute, lora, lora_recompute, " \
+                   "adafactor"
+
+
 def test_infer_bench_times_python_and_saved_model(tiny_model):
     line = json_line(bench("--mode=infer", "--batch_size=4", "--max_seq_length=16", "--calls=3",
                            "--warmup_calls=1", "--precision=bf16", model=tiny_model))

@@ -105,6 +105,18 @@ def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
     (["--optimizer=adafactor", "--adafactor_warmup_init"], "error: --adafactor_warmup_init=True: expected off unless "
      "--adafactor_relative_step"),
     (["--optimizer=adafactor", "--adafactor_decay_rate=0.8"], "error: --adafactor_decay_rate=0.8: expected a negative"),
+    (["--lora_rank=0"], "error: --lora_rank=0: expected a rank of at least 1 (leave it unset for full fine-tuning)"),
+    (["--lora_rank=-4"], "error: --lora_rank=-4: expected a rank of at least 1"),
+    (["--lora_rank=8", "--lora_targets=query,q_lin"], "error: --lora_targets=query,q_lin: LoRA targets query,q_lin: "
+     "unknown 'q_lin'; expected one or more of query, key, value, attention_output, ffn_in, ffn_out"),
+    (["--lora_rank=8", "--freeze=all"], "error: --freeze=all: expected none with LoRA"),
+    (["--lora_rank=8", "--task=mlm"], "error: --task=mlm: expected a labelled task with LoRA"),
+    (["--lora_rank=8", "--init=random"], "error: --init=random: expected pretrained with LoRA"),
+    (["--lora_alpha=32"], "error: --lora_alpha=32.0: expected its default unless --lora_rank or --lora_adapter"),
+    (["--merge_lora"], "error: --merge_lora=True: expected its default unless --lora_rank or --lora_adapter"),
+    (["--lora_rank=8", "--lora_adapter=/nonexistent"], "error: --lora_rank=8: expected unset with --lora_adapter"),
+    (["--lora_adapter=/nonexistent"], "error: /nonexistent: not a PEFT adapter directory (adapter_config.json is "
+     "missing)"),
 ])
 def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
     out = tmp_path / "run"

@@ -19,6 +19,11 @@ Example: python -m tfft.bench --mode=head_epoch --flagfile=flags/bench_sst2.cfg 
 --mode=tokenizer: the in-graph (SavedModel) tokenizer against the Hugging Face tokenizer on every text of
 every split of the data set: texts whose ids differ, and the time each takes.
 Example: python -m tfft.bench --mode=tokenizer --flagfile=flags/sst2.cfg
+--mode=memory: --mode=train_step in a fresh process for each of full fine-tuning with AdamW, + --recompute, LoRA rank 8,
+LoRA + recompute and Adafactor (--memory_configs), each beside the same configuration in Hugging Face + PyTorch (+ PEFT)
+(scripts/peer_torch_memory.py): peak resident memory before the first step (runtime, model, optimizer) and after the
+steps, examples/s, trainable parameters, and the bytes of the saved model (best/) and of a training checkpoint.
+Example: python -m tfft.bench --mode=memory --model=all-MiniLM-L6-v2 --batch_size=32 --max_seq_length=128
 --mode=serve: the SavedModel export against the Python path (tfft model + Hugging Face tokenizer) on the first
 --examples test texts of a run's data set: examples per second, max probability difference, label mismatches.
 Example: python -m tfft.bench --mode=serve --run_dir=runs/sst2 --examples=1000
@@ -27,6 +32,8 @@ Example: python -m tfft.bench --mode=serve --run_dir=runs/sst2 --examples=1000
 import dataclasses
 import json
 import pathlib
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -36,7 +43,9 @@ from absl import flags
 
 from tfft import cli, files
 from tfft.benchmarks import call_seconds, forward_flops, matmul_peak, peak_rss_mb, steady_seconds, synthetic_batch
-from tfft.config import PRECISIONS, RunConfig, TrainConfig
+from tfft.checkpoints.hub import resolve
+from tfft.checkpoints.io import save_pretrained
+from tfft.config import PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
 from tfft.data import Batches, Data, bucket_boundaries, encode_data, load_data
 from tfft.models import DistilBertConfig
 from tfft.runs import read_json, read_run
@@ -49,12 +58,20 @@ from tfft.train import train_config
 from tfft.training.loop import make_model, make_trainer, train_and_evaluate
 from tfft.training.steps import compiled_predict
 
-MODES = ("train_step", "infer", "epoch", "head_epoch", "pipeline", "tokenizer", "serve")
+MODES = ("train_step", "infer", "epoch", "head_epoch", "pipeline", "tokenizer", "serve", "memory")
+# --mode=memory: configuration name -> its training flags (the peer script knows the same names).
+MEMORY_CONFIGS = {"full": [], "recompute": ["--recompute"], "lora": ["--lora_rank=8"],
+                  "lora_recompute": ["--lora_rank=8", "--recompute"], "adafactor": ["--optimizer=adafactor"]}
+PEER_SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "peer_torch_memory.py"
 flags.DEFINE_enum("mode", "train_step", MODES, "What to measure.")
 flags.DEFINE_integer("calls", 10, "--mode=train_step/infer: timed steps (median reported).")
 flags.DEFINE_integer("warmup_calls", 3, "--mode=train_step/infer: untimed steps first (the first traces).")
 flags.DEFINE_string("run_dir", None, "--mode=serve: the training run whose best model to measure.")
 flags.DEFINE_integer("examples", 1000, "--mode=serve: test texts to predict.")
+flags.DEFINE_list("memory_configs", list(MEMORY_CONFIGS), "--mode=memory: the configurations measured: full "
+                  "(AdamW), recompute, lora (rank 8 on query and value), lora_recompute, adafactor.")
+flags.DEFINE_string("peer_script", str(PEER_SCRIPT) if PEER_SCRIPT.is_file() else "", "--mode=memory: the Hugging "
+                    "Face + PyTorch (+ PEFT) peer run beside each configuration (needs torch and peft); empty: none.")
 flags.DEFINE_string("output", None, "Also append the JSON line to this file.")
 FLAGS = flags.FLAGS
 
@@ -105,8 +122,10 @@ def _speed(seconds: float, examples: int, tokens: int, flops: int, peak: float) 
             "gflops_per_second": round(flops / seconds / 1e9, 1), "mfu": round(flops / seconds / 1e9 / peak, 3)}
 
 
-def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_calls: int) -> dict:
-    """The real step (grad_accum_steps micro-batches, then the update) on one synthetic batch, again and again."""
+def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_calls: int,
+                     scratch: pathlib.Path) -> dict:
+    """The real step (grad_accum_steps micro-batches, then the update) on one synthetic batch, again and again; then
+    the sizes of the model as a run saves it and of a training checkpoint."""
     task = TASKS[config.task]
     peaks = _peaks(config)
     trainer = make_trainer(config, task.head, _synthetic_labels(task.head), strategy=tf.distribute.get_strategy(),
@@ -118,17 +137,65 @@ def bench_train_step(config: TrainConfig, model_name: str, calls: int, warmup_ca
         trainer.steps.apply(*(tf.constant(sum(float(c[i]) for c in counts)) for i in (1, 0)))
         return int(trainer.optimizer.step)
 
+    setup_peak = peak_rss_mb()  # the runtime, model, optimizer and batch before any step
     times = call_seconds(step, warmup_calls + calls)
+    train_peak = peak_rss_mb()  # before the saves below
     seconds = steady_seconds(times, warmup_calls)
     examples = config.batch_size * config.grad_accum_steps
     flops = 3 * forward_flops(trainer.model.config, examples, config.max_seq_length)  # forward + backward
     peak = peaks[tf.as_dtype(PRECISIONS[config.precision]).name]["peak"]
     return {"mode": "train_step", **_setup(config, model_name), "optimizer": config.optimizer,
-            "grad_accum_steps": config.grad_accum_steps, "freeze": config.freeze,
-            "trainable_parameters": sum(int(np.prod(v.shape)) for v in trainer.trainable),
+            "grad_accum_steps": config.grad_accum_steps, "freeze": config.freeze, "recompute": config.recompute,
+            "lora_rank": config.lora_rank, "trainable_parameters": sum(int(np.prod(v.shape)) for v in trainer.trainable),
             "first_step_seconds": round(times[0], 3), "step_seconds": round(seconds, 6),
             **_speed(seconds, examples, examples * config.max_seq_length, flops, peak),
-            "flops_per_step": flops, "matmul_peak_gflops": peaks, "traces": trainer.steps.traces}
+            "flops_per_step": flops, "matmul_peak_gflops": peaks, "traces": trainer.steps.traces,
+            "setup_peak_rss_mb": setup_peak, "train_peak_rss_mb": train_peak, **_checkpoint_sizes(trainer, scratch)}
+
+
+def _checkpoint_sizes(trainer, scratch: pathlib.Path) -> dict:
+    """Bytes of what a run keeps: best/ (save_pretrained: the weights, or only the adapters and head under LoRA) and a
+    training checkpoint (model and optimizer state)."""
+    save_pretrained(trainer.model, scratch / "saved")
+    tf.train.Checkpoint(model=trainer.model, optimizer=trainer.optimizer).write(str(scratch / "ckpt" / "c"))
+    return {"saved_bytes": _directory_bytes(scratch / "saved"), "checkpoint_bytes": _directory_bytes(scratch / "ckpt")}
+
+
+def _directory_bytes(path: pathlib.Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def bench_memory(values, scratch: pathlib.Path) -> dict:
+    """--mode=train_step once per MEMORY_CONFIGS configuration, each in its own process (peak memory is per process),
+    and beside each the Hugging Face + PyTorch (+ PEFT) peer of the same configuration at the same shapes."""
+    shared = [f"--model={values.model}", f"--task={values.task}", f"--batch_size={values.batch_size}",
+              f"--max_seq_length={values.max_seq_length}", f"--calls={values.calls}",
+              f"--warmup_calls={values.warmup_calls}", f"--precision={values.precision}",
+              "--xla" if values.xla else "--noxla"]
+    peer_model = values.model if values.model in RANDOM_MODELS else str(resolve(values.model))
+    unknown = [name for name in values.memory_configs if name not in MEMORY_CONFIGS]
+    if unknown:
+        raise ConfigFlagError(f"--memory_configs: unknown {unknown[0]!r}; expected any of {', '.join(MEMORY_CONFIGS)}")
+    rows = []
+    for name in values.memory_configs:
+        row = {"config": name, "tfft": _json_line([sys.executable, "-m", "tfft.bench", "--mode=train_step", *shared,
+                                                   *MEMORY_CONFIGS[name]])}
+        if values.peer_script:
+            row["peer"] = _json_line([sys.executable, values.peer_script, f"--model={peer_model}", f"--config={name}",
+                                      f"--batch={values.batch_size}", f"--seq={values.max_seq_length}",
+                                      f"--calls={values.calls}", f"--warmup_calls={values.warmup_calls}"])
+        rows.append(row)
+    return {"mode": "memory", "model": values.model, "batch_size": values.batch_size,
+            "seq_length": values.max_seq_length, "rows": rows}
+
+
+def _json_line(command: list[str]) -> dict:
+    """The last line of a benchmark process's output as JSON, or {"error": ...} with its last error line."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit code {result.returncode}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def bench_infer(config: TrainConfig, model_name: str, calls: int, warmup_calls: int, scratch: pathlib.Path) -> dict:
@@ -317,12 +384,14 @@ def main(argv):
         if FLAGS.mode in ("train_step", "infer", "epoch", "head_epoch"):
             config = bench_config(FLAGS, scratch)
             if FLAGS.mode == "train_step":
-                result = bench_train_step(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls)
+                result = bench_train_step(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls, scratch)
             elif FLAGS.mode == "infer":
                 result = bench_infer(config, FLAGS.model, FLAGS.calls, FLAGS.warmup_calls, scratch)
             else:
                 bench = bench_epoch if FLAGS.mode == "epoch" else bench_head_epoch
                 result = bench(RunConfig(config, cli.data_config(FLAGS)), FLAGS.model, scratch)
+        elif FLAGS.mode == "memory":
+            result = bench_memory(FLAGS, scratch)
         else:
             result = {"pipeline": bench_pipeline, "tokenizer": bench_tokenizer, "serve": bench_serve}[FLAGS.mode](FLAGS)
     result["peak_rss_mb"] = peak_rss_mb()

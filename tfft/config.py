@@ -5,7 +5,8 @@ import dataclasses
 import json
 
 from tfft.data import DataConfig, DataError
-from tfft.models import CLASSIFICATION_HEADS, NER_HEADS, HeadConfig
+from tfft.models import CLASSIFICATION_HEADS, NER_HEADS, ConfigError, HeadConfig
+from tfft.models.lora import DEFAULT_TARGETS, LoraConfig
 
 OPTIMIZERS = ("adamw", "sgd", "adafactor")
 SCHEDULES = ("linear", "cosine", "constant")
@@ -94,6 +95,12 @@ class TrainConfig:
     adafactor_decay_rate: float = -0.8
     adafactor_beta1: float = 0.0
     recompute: bool = False
+    lora_rank: int | None = None
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: str = ",".join(DEFAULT_TARGETS)
+    lora_adapter: str = ""
+    merge_lora: bool = False
 
     def __post_init__(self):
         def need(condition: bool, flag: str, expected: str):
@@ -159,12 +166,45 @@ class TrainConfig:
         need(self.adafactor_clip_threshold > 0, "adafactor_clip_threshold", "a positive update RMS")
         need(self.adafactor_decay_rate < 0, "adafactor_decay_rate", "a negative exponent (beta2 = 1 - t^rate)")
         need(0 <= self.adafactor_beta1 < 1, "adafactor_beta1", "a value in [0, 1) (0: no first moment)")
+        self._check_lora(need)
         if self.task == "mlm":
             need(self.class_weights == "none", "class_weights", "none with --task=mlm (the targets are tokens)")
             need(self.freeze != "all" or self.feature_cache == "off", "feature_cache", "off with --task=mlm "
                  "--freeze=all (the masked inputs change every epoch: encoder outputs cannot be cached)")
             need(not self.export, "export", "off with --task=mlm: best/ is the result, a Hugging Face masked-LM "
                  "checkpoint; fine-tune it with --model=RUN/best, or fill masks with python -m tfft.predict")
+
+    def _check_lora(self, need) -> None:
+        lora = self.lora_rank is not None or bool(self.lora_adapter)
+        need(self.lora_rank is None or self.lora_rank >= 1, "lora_rank", "a rank of at least 1 (leave it unset for "
+             "full fine-tuning)")
+        need(self.lora_alpha > 0, "lora_alpha", "a positive scale (the update is scaled by alpha / rank)")
+        need(0 <= self.lora_dropout < 1, "lora_dropout", "a rate in [0, 1)")
+        try:
+            self.lora_config()
+        except ConfigError as err:
+            raise ConfigFlagError(f"--lora_targets={self.lora_targets}: {err}") from err
+        need(self.lora_rank is None or not self.lora_adapter, "lora_rank", "unset with --lora_adapter (its "
+             "adapter_config.json gives the rank, alpha, dropout and targets)")
+        defaults = TrainConfig.__dataclass_fields__
+        for flag in ("lora_alpha", "lora_dropout", "lora_targets", "merge_lora"):
+            need(lora or getattr(self, flag) == defaults[flag].default, flag, "its default unless --lora_rank or "
+                 "--lora_adapter is set")
+        if lora:
+            need(self.freeze == "none", "freeze", "none with LoRA (the adapters and the head train, every base "
+                 "weight is frozen already)")
+            need(self.task != "mlm", "task", "a labelled task with LoRA (tfft adapts encoders for classification, "
+                 "pair and NER tasks)")
+            need(self.init == "pretrained", "init", "pretrained with LoRA (adapters are saved against the pretrained "
+                 "base model, which they name)")
+
+    def lora_config(self) -> LoraConfig | None:
+        """The adapters --lora_rank, --lora_alpha, --lora_dropout and --lora_targets describe; None without LoRA (and
+        with --lora_adapter, which brings its own)."""
+        if self.lora_rank is None:
+            return None
+        targets = tuple(name.strip() for name in self.lora_targets.split(",") if name.strip())
+        return LoraConfig(self.lora_rank, self.lora_alpha, self.lora_dropout, targets)
 
     def head_config(self) -> HeadConfig | None:
         """The custom head the --head* flags describe; None for Hugging Face's (--head=hf)."""

@@ -16,6 +16,7 @@ import pathlib
 import shutil
 
 from tfft import files
+from tfft.checkpoints import peft
 from tfft.checkpoints.hub import ModelNotFoundError, resolve
 from tfft.config import ConfigFlagError, RunConfig, TrainConfig
 from tfft.models import read_config
@@ -120,11 +121,12 @@ def prepare_output_dir(path: pathlib.Path, *, resume: bool, overwrite: bool) -> 
         raise files.output_error(path, err) from err
 
 
-# Settings a resumed run may change: where and how often it logs, evaluates, checkpoints and exports, how it
+# Settings a resumed run may change: where and how often it logs, evaluates, checkpoints and exports (or merges), how it
 # treats a non-finite step, how many workers share the global batch. Every other one changes the updates (or, like
 # --xla's length buckets, the batch order the checkpoint's data position counts in).
 RESUMABLE = {"output_dir", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "export",
-             "evaluate_test", "cache_dir", "nan_policy", "distribute", "eval_batch_size", "recompute"}
+             "evaluate_test", "cache_dir", "nan_policy", "distribute", "eval_batch_size", "recompute",
+             "merge_lora"}
 
 
 def check_resume(run: RunConfig, output_dir: pathlib.Path) -> None:
@@ -161,12 +163,17 @@ def discard_unstarted(output_dir: pathlib.Path) -> None:
 
 def check_run(config: TrainConfig) -> None:
     """The checks that need the model's directory, made before any work: it exists (offline: say what works), has
-    a tokenizer, and --freeze fits its depth."""
+    a tokenizer, --freeze fits its depth, and --lora_adapter is an adapter directory tfft reads."""
     try:
         model_dir = resolve(config.model)
     except ModelNotFoundError as err:
         raise ModelNotFoundError(f"{err}. Offline, run the quickstart instead: python -m tfft.train "
                                  f"--flagfile=flags/quickstart_{config.task}.cfg") from err
+    if peft.is_adapter_dir(model_dir) and not (model_dir / "config.json").is_file():
+        raise ConfigFlagError(f"--model={config.model}: a PEFT adapter directory (no config.json, no tokenizer); pass "
+                              f"its base model and the adapters: --model=BASE --lora_adapter={config.model}")
+    if config.lora_adapter:
+        peft.read_adapter(config.lora_adapter)
     check_tokenizer_files(model_dir)
     model_config = read_config(model_dir / "config.json")
     frozen_block_count(config.freeze, getattr(model_config, "n_layers", None) or model_config.num_hidden_layers)

@@ -88,6 +88,18 @@ flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A non-finite loss or 
                   "end the run there (exit code 3), naming the step and the checkpoint to resume from; skip: skip the "
                   "update, count it (skipped_steps) and go on (giving up after 50 in a row). fp16 skips overflows by "
                   "loss scaling either way, and stops only at loss scale 1.")
+flags.DEFINE_integer("lora_rank", None, "LoRA: freeze every encoder weight and train rank-r adapters on "
+                     "--lora_targets and the task head (unset: full fine-tuning). best/ holds PEFT's adapter files.")
+flags.DEFINE_float("lora_alpha", 16.0, "LoRA: the adapters' update is scaled by alpha / rank.")
+flags.DEFINE_float("lora_dropout", 0.1, "LoRA: dropout on the adapters' input.")
+flags.DEFINE_string("lora_targets", "query,value", "LoRA: the projections adapted in every block, comma-separated: "
+                    "query, key, value, attention_output, ffn_in, ffn_out (DistilBERT q_lin, k_lin, v_lin, out_lin, "
+                    "lin1, lin2; BERT attention.self.query/key/value, attention.output.dense, intermediate.dense, "
+                    "output.dense).")
+flags.DEFINE_string("lora_adapter", "", "LoRA: start from these adapters (a PEFT adapter directory, e.g. made with "
+                    "PyTorch's peft, or a LoRA run's best/) on --model: evaluated at step 0, then trained further.")
+flags.DEFINE_boolean("merge_lora", False, "LoRA: at the end, also write OUTPUT_DIR/merged, the best adapters folded "
+                     "into the base weights: a plain Hugging Face checkpoint (no PEFT needed to load it).")
 flags.DEFINE_float("mlm_probability", 0.15, "--task=mlm: share of the tokens of each sequence chosen for "
                    "prediction (of them 80% become [MASK], 10% a random token, 10% stay), drawn anew each epoch.")
 flags.DEFINE_boolean("whole_word_masking", False, "--task=mlm: choose whole words, every piece of a word or none.")
@@ -122,7 +134,9 @@ def train_config(values) -> TrainConfig:
         adafactor_scale_parameter=values.adafactor_scale_parameter,
         adafactor_warmup_init=values.adafactor_warmup_init, adafactor_clip_threshold=values.adafactor_clip_threshold,
         adafactor_decay_rate=values.adafactor_decay_rate, adafactor_beta1=values.adafactor_beta1,
-        recompute=values.recompute)
+        recompute=values.recompute, lora_rank=values.lora_rank, lora_alpha=values.lora_alpha,
+        lora_dropout=values.lora_dropout, lora_targets=values.lora_targets, lora_adapter=values.lora_adapter,
+        merge_lora=values.merge_lora)
 
 
 def main(argv):
@@ -154,6 +168,8 @@ def main(argv):
     if result:
         print(f"test metrics: {result}")
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
+    if FLAGS.merge_lora:
+        print(f"merged model: {output_dir / 'merged'}")
     if FLAGS.export:
         print(f"SavedModel: {output_dir / 'export'}")
 

@@ -2,7 +2,7 @@
 an uninterrupted 2N-update run (op determinism, so in a subprocess: it is process-wide); also with a custom head
 trained on cached encoder features, for masked-LM training under XLA (the masks of the resumed batches are
 drawn again, identically), with Adafactor's factored slots, and with --recompute switched on for the resumed half
-(recomputed blocks replay their dropout masks: the updates are bit-identical)."""
+(recomputed blocks replay their dropout masks: the updates are bit-identical), LoRA adapters included."""
 
 import json
 import os
@@ -64,7 +64,9 @@ print("ok", len(names))
     ({"task": "mlm", "whole_word_masking": True, "xla": True}, {}),
     ({"optimizer": "adafactor", "adafactor_beta1": 0.9}, {}),
     ({}, {"recompute": True}),  # recomputed blocks train exactly as stored activations do
-], ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla", "adafactor", "recompute-from-resume-on"])
+    ({"lora_rank": 4, "lora_targets": "query,value,ffn_out"}, {"recompute": True}),  # the adapters' dropout replayed
+], ids=["hf-head", "lstm-head-on-cached-features", "masked-lm-under-xla", "adafactor", "recompute-from-resume-on",
+        "lora-recompute-from-resume-on"])
 def test_interrupted_and_resumed_run_ends_with_identical_weights(options, on_resume):
     result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(options), json.dumps(on_resume)], cwd=ROOT,
                             capture_output=True,

@@ -4,6 +4,9 @@ Loading is strict in the way transformers is: every checkpoint tensor is either 
 (after a shape check), known to be recomputed or tied (names.IGNORED / names.TIED), or reported as
 unexpected; every variable not filled is reported as missing (newly initialised). Both reports are one
 log line each. A shape mismatch is an error naming the tensor and both shapes.
+
+A directory of LoRA adapters in PEFT's layout (tfft/checkpoints/peft.py) loads as its base model (named in
+adapter_config.json) with the adapters attached; a model with adapters saves as one.
 """
 
 import dataclasses
@@ -17,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfft import files
-from tfft.checkpoints import formats, hub, names
+from tfft.checkpoints import formats, hub, names, peft
 from tfft.models import (ConfigError, EncoderWithHead, HeadConfig, build_model, head_from_architectures, head_task,
-                         read_config)
+                         lora, read_config)
 from tfft.models.heads import named_variables
 
 log = logging.getLogger(__name__)
@@ -129,41 +132,60 @@ def from_config(name_or_path: str | os.PathLike, head: str | None = None, *, num
     Arguments as `from_pretrained`.
     """
     model_dir = hub.resolve(name_or_path, revision)
-    config = _with_labels(read_config(model_dir / "config.json"), num_labels, labels)
+    adapter = peft.read_adapter(model_dir) if peft.is_adapter_dir(model_dir) else None
+    own_config = (model_dir / "config.json").is_file() or adapter is None  # a PEFT directory has none
+    if not own_config and labels is None and num_labels is None:
+        num_labels = adapter.num_labels
+    config_dir = model_dir if own_config else peft.base_model_dir(adapter)
+    config = _with_labels(read_config(config_dir / "config.json"), num_labels, labels)
     saved_head = model_dir / HEAD_CONFIG
     if custom_head is None and saved_head.is_file():
         saved = read_head_config(saved_head)
         if head in (None, head_task(saved.kind)):
             custom_head, head = saved, head_task(saved.kind)
-    model = build_model(config, head or head_from_architectures(config), compute_dtype=compute_dtype, seed=seed,
-                        custom_head=custom_head)
+    default_head = head_from_architectures(config) if own_config else adapter.head or "encoder"
+    model = build_model(config, head or default_head, compute_dtype=compute_dtype, seed=seed, custom_head=custom_head)
     model.source_dir = model_dir
+    # What a PEFT adapter_config.json of this model names as its base: a Hub id as given, a local model by its path.
+    local = pathlib.Path(name_or_path).expanduser().is_dir() or str(name_or_path).lower() in hub.PACKAGED
+    model.base_model_name_or_path = adapter.base if adapter else str(model_dir.resolve()) if local else str(
+        name_or_path)
     return model
 
 
 def from_pretrained(name_or_path: str | os.PathLike, head: str | None = None, *, num_labels: int | None = None,
                     labels: Sequence[str] | None = None, compute_dtype: tf.DType = tf.float32, seed: int = 0,
                     ignore_mismatched_sizes: bool = False, revision: str | None = None,
-                    custom_head: HeadConfig | None = None) -> tf.Module:
-    """A tfft model with Hugging Face weights, from a directory, a packaged model name or a Hub id.
+                    custom_head: HeadConfig | None = None, merge_lora: bool = False) -> tf.Module:
+    """A tfft model with Hugging Face weights, from a directory (or a PEFT LoRA adapter directory), a packaged model
+    name or a Hub id.
 
     head: 'encoder', 'sequence_classification' (also the pair task), 'token_classification' or 'masked_lm';
     None takes the head the checkpoint was saved with (its config's `architectures`, or tfft_head.json).
     num_labels / labels: the label space of a classification head (labels gives the names).
     custom_head: one of tfft's own heads (tfft/models/heads.py) on the encoder, instead of Hugging Face's.
     seed: initialises whatever the checkpoint does not hold (a new head) and seeds dropout.
+    merge_lora: a PEFT adapter directory's adapters are folded into the base weights (for inference and export);
+    by default they stay attached (to train them further).
     """
     model = from_config(name_or_path, head, num_labels=num_labels, labels=labels, compute_dtype=compute_dtype,
                         seed=seed, revision=revision, custom_head=custom_head)
     restore(model, model.source_dir, ignore_mismatched_sizes=ignore_mismatched_sizes)
+    if merge_lora:
+        lora.merge(model)
     return model
 
 
 def restore(model: tf.Module, model_dir: pathlib.Path, *, ignore_mismatched_sizes: bool = False) -> LoadReport:
-    """Loads a checkpoint directory into an existing model: the Hugging Face weights, and a tfft head when the
-    model has one and the directory holds it (else the head stays as initialised, and the log says so)."""
-    report = load_weights(model, formats.read_weights(model_dir), source=str(model_dir),
-                          ignore_mismatched_sizes=ignore_mismatched_sizes)
+    """Loads a checkpoint directory into an existing model: the Hugging Face weights (of an adapter directory: its
+    base model's, then the adapters and head), and a tfft head when the model has one and the directory holds it
+    (else the head stays as initialised, and the log says so)."""
+    adapter = peft.read_adapter(model_dir) if peft.is_adapter_dir(model_dir) else None
+    weights_dir = peft.base_model_dir(adapter) if adapter else model_dir
+    report = load_weights(model, formats.read_weights(weights_dir), source=str(weights_dir),
+                          ignore_mismatched_sizes=ignore_mismatched_sizes or adapter is not None)
+    if adapter:  # the head comes from the adapter: the base's own (another label space, maybe) is not checked
+        peft.load_adapter(model, adapter, ignore_mismatched_sizes=ignore_mismatched_sizes)
     if isinstance(model, EncoderWithHead):
         head_file = model_dir / HEAD_WEIGHTS
         if head_file.is_file() and (model_dir / HEAD_CONFIG).is_file():
@@ -202,7 +224,8 @@ def export_weights(model: tf.Module) -> dict[str, np.ndarray]:
 
 
 def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=None) -> pathlib.Path:
-    """Writes config.json, model.safetensors and (if given) the tokenizer files, as transformers would.
+    """Writes config.json, model.safetensors (with LoRA adapters: PEFT's adapter files instead) and (if given) the
+    tokenizer files, as transformers (and PEFT) would.
 
     The directory is assembled beside the target and renamed into place, so a crash never leaves a
     half-written model; `transformers.AutoModelFor*.from_pretrained(save_dir)` gives the same logits.
@@ -214,7 +237,10 @@ def save_pretrained(model: tf.Module, save_dir: str | os.PathLike, tokenizer=Non
         hf_model = model.encoder if isinstance(model, EncoderWithHead) else model  # what transformers can load
         config["architectures"] = [type(hf_model).__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        save_file(export_weights(model), str(staging / formats.SAFETENSORS), metadata=SAFETENSORS_METADATA)
+        if lora.adapters(model):  # the adapters and head in PEFT's layout; the frozen base stays where it was
+            peft.save_adapter(model, staging)
+        else:
+            save_file(export_weights(model), str(staging / formats.SAFETENSORS), metadata=SAFETENSORS_METADATA)
         if isinstance(model, EncoderWithHead):
             (staging / HEAD_CONFIG).write_text(json.dumps(dataclasses.asdict(model.head_config)), encoding="utf-8")
             save_file({name: v.numpy() for name, v in named_variables(model.head).items()},

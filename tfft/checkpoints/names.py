@@ -119,18 +119,34 @@ def is_pooler(name: str, model_type: str) -> bool:
     return name.removeprefix(family.prefix).startswith(tuple(family.pooler))
 
 
+def encoder_prefix(model: tf.Module) -> str:
+    """What precedes the encoder's names in the model's Hugging Face names: nothing for a bare encoder (and for tfft's
+    own heads, whose encoder is saved bare), the family's base_model_prefix under a Hugging Face head."""
+    if isinstance(model, (EncoderWithHead, DistilBertModel, BertModel)):
+        return ""
+    return FAMILIES[model.config.model_type].prefix
+
+
+def block_module(model: tf.Module, block: int, path: str) -> str:
+    """The Hugging Face module name of a block's submodule: (1, 'attention.query') -> 'distilbert.transformer.layer.1
+    .attention.q_lin' under a DistilBERT head."""
+    family = FAMILIES[model.config.model_type]
+    hf_name = next(hf for hf, tfft_path in family.block.items() if tfft_path == path)
+    return encoder_prefix(model) + family.layer.format(block) + "." + hf_name
+
+
 def name_table(model: tf.Module) -> tuple[dict[str, Entry], str]:
     """(hf_name -> Entry for every variable of `model`, the family's base-model prefix)."""
     family = FAMILIES[model.config.model_type]
     if isinstance(model, EncoderWithHead):  # the encoder in Hugging Face names; the head has its own file
         return name_table(model.encoder)
-    bare = isinstance(model, (DistilBertModel, BertModel))
-    encoder, prefix = (model, "") if bare else (model.encoder, family.prefix)
+    prefix = encoder_prefix(model)
+    encoder = model if not prefix else model.encoder
     table: dict[str, Entry] = {}
     _add_all(table, family.embeddings, encoder, prefix)
     for i, block in enumerate(encoder.blocks):
         _add_all(table, family.block, block, prefix + family.layer.format(i) + ".")
     _add_all(table, family.pooler, encoder, prefix)
-    if not bare:
+    if prefix:
         _add_all(table, family.heads, model, "")
     return table, family.prefix

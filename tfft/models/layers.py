@@ -45,7 +45,9 @@ def check_compute_dtype(dtype: tf.DType) -> tf.DType:
 
 
 class Dense(tf.Module):
-    """y = x @ kernel + bias, computed in `compute_dtype`. The kernel is [I, O], i.e. PyTorch's weight transposed."""
+    """y = x @ kernel + bias, computed in `compute_dtype`. The kernel is [I, O], i.e. PyTorch's weight transposed.
+
+    `adapter`: a LoRA adapter (tfft/models/lora.py) attached to a frozen projection adds its low-rank update."""
 
     def __init__(self, in_dim: int, out_dim: int, *, rng: tf.random.Generator, compute_dtype: tf.DType,
                  use_bias: bool = True, name: str | None = None):
@@ -53,13 +55,17 @@ class Dense(tf.Module):
         self.compute_dtype = compute_dtype
         self.kernel = tf.Variable(rng.normal([in_dim, out_dim], stddev=INIT_STD), name="kernel")
         self.bias = tf.Variable(tf.zeros([out_dim]), name="bias") if use_bias else None
+        self.adapter = None
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, *, training: bool = False, seed: tf.Tensor | None = None) -> tf.Tensor:
+        """`training` and `seed` (the calling block's dropout seed) serve the adapter's dropout, when one is attached."""
         x = tf.cast(x, self.compute_dtype)
         # [..., I] @ [I, O] -> [..., O]; one 2-D matmul is the fastest path on CPU and GPU.
         y = tf.tensordot(x, tf.cast(self.kernel, self.compute_dtype), axes=1)
         if self.bias is not None:
             y = y + tf.cast(self.bias, self.compute_dtype)
+        if self.adapter is not None:
+            y = y + self.adapter(x, training=training, seed=seed)
         return y
 
 

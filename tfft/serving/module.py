@@ -193,7 +193,7 @@ def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, *,
     check_labelled(run, run_dir, "tfft.export")
     best = best_model_dir(run_dir)
     try:
-        model = from_pretrained(best)
+        model = from_pretrained(best, merge_lora=True)
     except ConfigError as err:
         raise ServingError(f"{best}: {err}") from err
     labels = list(model.config.id2label)

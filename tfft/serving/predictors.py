@@ -66,7 +66,7 @@ class ModelPredictor:
 
     def __init__(self, model_dir: str | pathlib.Path, *, task: str, max_length: int):
         self.task = TASKS[task]
-        self.model = from_pretrained(model_dir)
+        self.model = from_pretrained(model_dir, merge_lora=True)
         self.tokenizer = load_tokenizer(model_dir)
         self.labels = list(self.model.config.id2label)
         self.max_length = max_length

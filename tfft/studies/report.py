@@ -25,7 +25,7 @@ HEADLINE["pair"] = HEADLINE["classification"]
 HEADLINE["mlm"] = ("perplexity", "loss", "accuracy")
 SETUP_FLAGS = ("lr", "batch_size", "epochs", "max_steps", "optimizer", "schedule", "warmup_ratio", "weight_decay",
                "freeze", "head", "max_seq_length", "class_weights", "early_stopping_patience", "metric_for_best",
-               "precision", "xla", "seed", "init", "select")
+               "lora_rank", "precision", "xla", "seed", "init", "select")
 MISTAKES_SHOWN = 10
 PROTOCOLS = {"refit": "refit on train + validation, then test once", "best run": "test the picked run once",
              "every run tested": "every run tests its best model (the pick is still made on validation)"}

@@ -1,5 +1,6 @@
 """Which variables train, and how fast. `--freeze` none | embeddings | all (the head only) | bottom:N
-(embeddings and the first N blocks). Frozen variables are left out of the tape and the optimizer altogether,
+(embeddings and the first N blocks); a model with LoRA adapters trains them and its head, nothing else of the
+encoder. Frozen variables are left out of the tape and the optimizer altogether,
 so no gradient is ever computed for them (not computed and then zeroed) and they keep their values exactly.
 `--layer_lr_decay` gives lower blocks smaller learning rates (layer-wise learning-rate decay, Clark et al.
 2020 (ELECTRA); Zhang et al. 2021, 'Revisiting few-sample BERT fine-tuning')."""
@@ -7,6 +8,7 @@ so no gradient is ever computed for them (not computed and then zeroed) and they
 import tensorflow as tf
 
 from tfft.data import DataError
+from tfft.models import lora
 
 
 class FreezeError(DataError):
@@ -36,11 +38,19 @@ def frozen_modules(model: tf.Module, spec: str) -> list[tf.Module]:
 
 
 def trainable_variables(model: tf.Module, spec: str) -> list[tf.Variable]:
-    """The model's trainable variables minus those of the frozen modules and those it carries without using
-    (BERT's pooler under a masked-LM head), in a stable order."""
+    """The model's trainable variables minus those of the frozen modules, those it carries without using (BERT's
+    pooler under a masked-LM head) and, under LoRA, every base variable of the encoder; in a stable order."""
     frozen = {v.ref() for module in frozen_modules(model, spec) for v in module.trainable_variables}
     frozen |= {v.ref() for v in getattr(model, "carried_variables", [])}
-    return [v for v in model.trainable_variables if v.ref() not in frozen]
+    adapters = lora.adapters(model)
+    if adapters:
+        adapted = {v.ref() for adapter in adapters.values() for v in adapter.trainable_variables}
+        frozen |= {v.ref() for v in getattr(model, "encoder", model).trainable_variables if v.ref() not in adapted}
+    trainable = [v for v in model.trainable_variables if v.ref() not in frozen]
+    if not trainable:
+        raise FreezeError(f"--freeze={spec} leaves nothing of {type(model).__name__} to train"
+                          + (" (its LoRA adapters are in the frozen blocks)" if adapters else ""))
+    return trainable
 
 
 def layer_lr_scales(model: tf.Module, variables: list[tf.Variable], decay: float) -> list[float]:

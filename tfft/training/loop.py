@@ -18,12 +18,13 @@ import tensorflow as tf
 import tqdm
 
 from tfft import files
+from tfft.checkpoints import peft
 from tfft.checkpoints.io import from_config, from_pretrained, restore, save_pretrained
 from tfft.config import FEATURE_DTYPES, METRICS, MINIMISED, PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
 from tfft.data import Batches, DataError, bucket_boundaries, encode_data, load_data
 from tfft.data.features import DEFAULT_CACHE_DIR, tokenizer_fingerprint
 from tfft.data.masking import Masking
-from tfft.models import enable_recompute
+from tfft.models import enable_recompute, lora
 from tfft.optim import SGD, Adafactor, AdamW, make_schedule, warmup_steps
 from tfft.serving.module import export_run
 from tfft.tasks import TASKS
@@ -79,8 +80,8 @@ class Trainer(NamedTuple):
 
 def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Module:
     """The model a run trains: --model with the task's `head` (or --head), pretrained or --init=random, computing
-    in --precision (with a warning where that precision is slower than fp32), its blocks checkpointed with
-    --recompute."""
+    in --precision (with a warning where that precision is slower than fp32), with LoRA adapters (--lora_rank, or
+    --lora_adapter's), its blocks checkpointed with --recompute."""
     warning = precision_warning(config.precision)
     if warning:
         log.warning(warning)
@@ -90,6 +91,15 @@ def make_model(config: TrainConfig, head: str, labels: Sequence[str]) -> tf.Modu
         model = from_config(config.model, **options)
     else:
         model = from_pretrained(config.model, ignore_mismatched_sizes=True, **options)
+    if config.lora_adapter:
+        adapter = peft.read_adapter(config.lora_adapter)
+        peft.check_base(model, adapter, config.model)
+        peft.load_adapter(model, adapter, ignore_mismatched_sizes=True)
+    elif config.lora_rank is not None:
+        if getattr(model, "lora", None) is not None:
+            raise ConfigFlagError(f"--lora_rank={config.lora_rank}: --model={config.model} holds LoRA adapters already "
+                                  f"({model.lora}); leave --lora_rank unset to train them further")
+        lora.attach(model, config.lora_config())
     if config.recompute:
         enable_recompute(model)
     return model
@@ -244,7 +254,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     # ---------------------------------------------------------------- loop
     step = first_step = int(optimizer.step.numpy())
     evaluated_at, stop = None, step >= total_steps
-    if masking is not None and step == 0:  # continued pretraining: the validation perplexity it starts from
+    # Continued pretraining, or adapters trained elsewhere (--lora_adapter): the validation numbers it starts from.
+    if (masking is not None or config.lora_adapter) and step == 0:
         stop, evaluated_at = evaluate_and_keep_best(0) or stop, 0
     window = Window()
     agreed = any_worker(strategy)
@@ -342,6 +353,11 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         log.info("test: %s=%.4f (best validation %s=%.4f)", metric_name, result[metric_name], metric_name,
                  abs(float(progress.best.numpy())) if metric_name in MINIMISED else float(progress.best.numpy()))
     summaries.close()
+    if config.merge_lora:  # the best adapters folded into the base weights: a plain Hugging Face checkpoint
+        restore(model, output_dir / "best")
+        lora.merge(model)
+        save_pretrained(model, output_dir / "merged", tokenizer=tokenizer)
+        log.info("merged the best adapters into %s", output_dir / "merged")
 
     # ---------------------------------------------------------------- export
     if config.export:  # from best/ in float32, whatever --precision trained in
