@@ -141,9 +141,9 @@ def test_adapters_train_further_from_a_peft_directory(lora_run, tiny_model, tmp_
     _, out = lora_run
     again = tmp_path / "again"
     result = train("--model=" + str(tiny_model), f"--lora_adapter={out / 'best'}", "--dataset=sample", "--max_steps=2",
-                   "--batch_size=8", "--max_seq_length=64", "--lr=1e-3", f"--output_dir={again}")
+                   "--batch_size=8", "--max_seq_length=64", "--lr=1e-3", "--select=last", f"--output_dir={again}")
     assert result.returncode == 0, result.stderr[-3000:]
-    start, end = from_pretrained(out / "best"), from_pretrained(again / "best")
+    start, end = from_pretrained(out / "best"), from_pretrained(again / "best")  # best/: the final weights here
     assert start.lora == end.lora
     assert any(not np.array_equal(lora.adapters(start)[k].b.numpy(), lora.adapters(end)[k].b.numpy())
                for k in lora.adapters(start))

@@ -69,6 +69,11 @@ def _hub_dir(repo_id: str, revision: str | None) -> pathlib.Path:
         f"or a packaged model: {', '.join(sorted(PACKAGED))}")
 
 
+def is_local(name_or_path: str | os.PathLike) -> bool:
+    """A directory or a packaged model: resolved without the Hub."""
+    return pathlib.Path(name_or_path).expanduser().is_dir() or str(name_or_path).lower() in PACKAGED
+
+
 def resolve(name_or_path: str | os.PathLike, revision: str | None = None) -> pathlib.Path:
     """A local model directory for a path, a packaged model name or a Hub id."""
     path = pathlib.Path(name_or_path).expanduser()

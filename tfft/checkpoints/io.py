@@ -147,9 +147,10 @@ def from_config(name_or_path: str | os.PathLike, head: str | None = None, *, num
     model = build_model(config, head or default_head, compute_dtype=compute_dtype, seed=seed, custom_head=custom_head)
     model.source_dir = model_dir
     # What a PEFT adapter_config.json of this model names as its base: a Hub id as given, a local model by its path.
-    local = pathlib.Path(name_or_path).expanduser().is_dir() or str(name_or_path).lower() in hub.PACKAGED
-    model.base_model_name_or_path = adapter.base if adapter else str(model_dir.resolve()) if local else str(
-        name_or_path)
+    if adapter is not None:
+        model.base_model_name_or_path = adapter.base
+    else:
+        model.base_model_name_or_path = str(model_dir.resolve()) if hub.is_local(name_or_path) else str(name_or_path)
     return model
 
 

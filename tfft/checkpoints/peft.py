@@ -108,9 +108,7 @@ def base_model_dir(adapter: Adapter) -> pathlib.Path:
 
 def _local_dir(name: str) -> pathlib.Path | None:
     """A base model name as a directory, when it is one here without asking the Hub."""
-    if pathlib.Path(name).expanduser().is_dir() or name.lower() in hub.PACKAGED:
-        return hub.resolve(name).resolve()
-    return None
+    return hub.resolve(name).resolve() if hub.is_local(name) else None
 
 
 def _architecture(config):
