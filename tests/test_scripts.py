@@ -172,6 +172,42 @@ def test_domain_adaptation_study_reports_perplexity_and_paired_differences_from_
         f"error: {out} holds a study with other flags or seeds; choose a new --output_dir")
 
 
+def _sequences(out: pathlib.Path, *args):
+    return subprocess.run([sys.executable, "scripts/study_sequences.py", "--smoke", f"--output_dir={out}", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_sequence_study_reports_the_three_models(tmp_path):
+    out = tmp_path / "sequences"
+    result = _sequences(out, f"--save_data={tmp_path / 'data.npz'}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = (out / "report.md").read_text()
+    sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", report, re.M | re.S))
+    assert {"Data", "Results", "By sequence length", "Analysis", "Command"} <= set(sections)
+    summary = json.loads((out / "result.json").read_text())
+    for name in ("rnn", "ffn_truncated", "ffn_padded"):
+        model = summary["models"][name]
+        assert re.search(rf"^\| {name} \| .* \| {model['parameters']} \| 3 \|", sections["Results"], re.M)
+        assert len(model["test_by_length"]) == 3
+        assert list((out / "models" / name / "tensorboard" / "validation").glob("events.out.tfevents.*"))
+    assert "| which model wins overall (test MSE) |" in sections["Analysis"]
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 2
+    assert "feed-forward on the first 5 steps (the shortest length)" in sections["Results"]
+
+    again = _sequences(out, "--data", str(tmp_path / "data.npz"))  # the saved data reloads, as a new study
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"error: {out} holds a study with other settings or data (its study_config.json); choose a new --output_dir")
+
+
+def test_sequence_study_refuses_a_pickle_without_allow_pickle(tmp_path):
+    (tmp_path / "data.pkl").write_bytes(b"not looked at")
+    result = _sequences(tmp_path / "out", f"--data={tmp_path / 'data.pkl'}")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: {tmp_path / 'data.pkl'}: loading a pickle can run any code it names; pass --allow_pickle")
+
+
 def test_bench_vs_peers_table_puts_each_target_beside_its_peer():
     spec = importlib.util.spec_from_file_location("bench_vs_peers", ROOT / "scripts/bench_vs_peers.py")
     script = importlib.util.module_from_spec(spec)
