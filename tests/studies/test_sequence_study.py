@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfft.runs import RunError, read_metrics_log
 from tfft.studies.sequence_data import SyntheticConfig, synthetic
+from tfft.studies.sequence_models import make_model
 from tfft.studies.sequence_study import (StudyConfig, batches, length_ranges, masked_mse, prepare, run_study,
                                          train_model)
 
@@ -49,6 +50,14 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_tests_the_best_
     assert sorted(validation) == list(range(1, result["epochs_run"] + 1))
     assert min(validation, key=validation.get) == result["best_epoch"]
     assert result["mse"]["validation"] == pytest.approx(validation[result["best_epoch"]], rel=1e-5)
+    prepared = prepare(DATA, config)  # best/ holds the best epoch's weights: they give its validation MSE again
+    model = make_model("ffn_padded", features=3, shortest=prepared.shortest, longest=prepared.longest, rnn_units=1,
+                       ffn_hidden=(64,), seed=1)
+    tf.train.Checkpoint(model=model).read(str(tmp_path / "best" / "weights")).assert_consumed()
+    rows = prepared.splits["validation"]
+    standard = model(prepared.inputs[rows], prepared.mask[rows]).numpy()
+    predictions = standard * prepared.scaling.y_std + prepared.scaling.y_mean
+    assert np.mean((predictions - DATA.y[rows]) ** 2) == pytest.approx(validation[result["best_epoch"]], rel=1e-5)
     assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))
     assert list((tmp_path / "tensorboard" / "validation").glob("events.out.tfevents.*"))
 

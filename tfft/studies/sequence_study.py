@@ -80,6 +80,11 @@ class StudyConfig:
                 raise RunError(f"--{name}={getattr(self, name)}: expected {expected}")
 
 
+def config_json(config: StudyConfig) -> dict:
+    """The settings as they read back from JSON (tuples as lists), to compare with a recorded study."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
 @dataclasses.dataclass(frozen=True)
 class Prepared:
     """The data as every model sees it: standardised inputs [N, L, F], the mask [N, L], the split indices."""
@@ -109,7 +114,7 @@ def run_study(data: Sequences, config: StudyConfig, output_dir: pathlib.Path, *,
     """Trains (or resumes, or keeps) every model, then writes result.json and the report."""
     prepared = prepare(data, config)
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (data.x, data.lengths, data.y)))
-    identity = {"config": json.loads(json.dumps(dataclasses.asdict(config))), "data": data.source,
+    identity = {"config": config_json(config), "data": data.source,
                 "data_sha256": digest.hexdigest(), "examples": len(data.y), "longest": prepared.longest,
                 "shortest": prepared.shortest}
     recorded = output_dir / "study_config.json"
@@ -225,14 +230,15 @@ def train_model(name: str, prepared: Prepared, config: StudyConfig, model_dir: p
     finally:
         summaries.close()
     seconds_per_epoch = (time.perf_counter() - started) / trained_epochs if trained_epochs else None
-    records = read_metrics_log(model_dir)
+    per_epoch = {split: {r["step"]: r["loss"] for r in plots.latest(read_metrics_log(model_dir), split)}
+                 for split in ("train", "validation")}
+    epochs_run, best_epoch = int(progress.epoch.numpy()), int(progress.best_epoch.numpy())
     result = {"model": name, "description": DESCRIPTIONS[name].format(shortest=prepared.shortest,
                                                                       longest=prepared.longest),
-              "parameters": parameter_count(model), "epochs_run": int(progress.epoch.numpy()),
-              "best_epoch": int(progress.best_epoch.numpy()),
+              "parameters": parameter_count(model), "epochs_run": epochs_run, "best_epoch": best_epoch,
               "stopped_early": bool(patience and progress.bad_epochs.numpy() >= patience),
               "seconds_per_epoch": seconds_per_epoch,
-              "last_epoch": {split: plots.latest(records, split)[-1]["loss"] for split in ("train", "validation")}}
+              "last_epoch": {split: losses[epochs_run] for split, losses in per_epoch.items()}}
     if not (model_dir / "best").is_dir():  # no finite validation MSE in any epoch
         result.update(status="diverged", mse=None, test_by_length=None)
     else:
@@ -243,8 +249,7 @@ def train_model(name: str, prepared: Prepared, config: StudyConfig, model_dir: p
                           [{"index": int(i), "length": int(data.lengths[i]), "target": float(data.y[i]),
                             "prediction": float(p)} for i, p in zip(test, predictions)])
         errors = np.square(predictions - data.y[test])
-        result.update(status="finished", mse={"train": mse(prepared.splits["train"]),
-                                              "validation": mse(prepared.splits["validation"]),
+        result.update(status="finished", mse={**{split: losses[best_epoch] for split, losses in per_epoch.items()},
                                               "test": float(errors.mean())},
                       test_by_length=by_length(errors, data.lengths[test], config.length_buckets, prepared))
     files.write_json(model_dir / "result.json", result)
@@ -281,7 +286,7 @@ def study_result(prepared: Prepared, config: StudyConfig, results: dict) -> dict
                      "shortest": prepared.shortest, "longest": prepared.longest,
                      "mean_length": float(data.lengths.mean()), "target_mean": float(data.y.mean()),
                      "target_std": float(data.y.std())},
-            "config": json.loads(json.dumps(dataclasses.asdict(config))), "models": results,
+            "config": config_json(config), "models": results,
             "mean_baseline": {"test": float(mean_errors.mean()),
                               "test_by_length": by_length(mean_errors, data.lengths[test], config.length_buckets,
                                                           prepared)}}
@@ -307,8 +312,7 @@ def convergence_plot(curves: dict[str, list[dict]], path: pathlib.Path) -> pathl
 
 def length_plot(summary: dict, path: pathlib.Path) -> pathlib.Path:
     """Test MSE per length range, one bar per model and the mean-of-targets reference."""
-    series = {name: result["test_by_length"] for name, result in summary["models"].items()
-              if result["status"] == "finished"}
+    series = {name: result["test_by_length"] for name, result in finished(summary).items()}
     series[MEAN_BASELINE] = summary["mean_baseline"]["test_by_length"]
     labels = [bucket["lengths"] for bucket in summary["mean_baseline"]["test_by_length"]]
     figure = plots.new_figure(*plots.CURVE_FIGSIZE)
@@ -325,6 +329,11 @@ def length_plot(summary: dict, path: pathlib.Path) -> pathlib.Path:
     return plots.save(figure, path)
 
 
+def finished(summary: dict) -> dict[str, dict]:
+    """The results of the models that did not diverge."""
+    return {name: result for name, result in summary["models"].items() if result["status"] == "finished"}
+
+
 def _best(scores: dict[str, float | None]) -> str:
     finite = {name: score for name, score in scores.items() if score is not None}
     return min(finite, key=finite.get) if finite else "–"
@@ -334,7 +343,7 @@ def write_report(output_dir: pathlib.Path, summary: dict, curves: dict[str, list
                  command: str = "") -> tuple[pathlib.Path, pathlib.Path]:
     doc = Doc(output_dir)
     data, models = summary["data"], summary["models"]
-    finished = {name: result for name, result in models.items() if result["status"] == "finished"}
+    done = finished(summary)
     doc.heading(2, "Data")
     sizes = data["sequences"]
     doc.table(["", "value"], [
@@ -370,12 +379,12 @@ def write_report(output_dir: pathlib.Path, summary: dict, curves: dict[str, list
     ranges = [bucket["lengths"] for bucket in summary["mean_baseline"]["test_by_length"]]
     length_rows = []
     for k, label in enumerate(ranges):
-        scores = {name: result["test_by_length"][k]["mse"] for name, result in finished.items()}
+        scores = {name: result["test_by_length"][k]["mse"] for name, result in done.items()}
         length_rows.append([label, summary["mean_baseline"]["test_by_length"][k]["sequences"], *scores.values(),
                             summary["mean_baseline"]["test_by_length"][k]["mse"], _best(scores)])
-    doc.table(["lengths", "test sequences", *(f"{name} test MSE" for name in finished), MEAN_BASELINE, "best"],
+    doc.table(["lengths", "test sequences", *(f"{name} test MSE" for name in done), MEAN_BASELINE, "best"],
               length_rows)
-    if finished:
+    if done:
         doc.image(length_plot(summary, output_dir / "report_files" / "by_length.png"), "Test MSE by length")
 
     doc.heading(2, "Analysis")
@@ -391,31 +400,31 @@ def write_report(output_dir: pathlib.Path, summary: dict, curves: dict[str, list
 def analysis(summary: dict) -> list[list[str]]:
     """Generated answers: the overall winner, the winner on the shortest and the longest sequences, and which
     model overfits most (the largest validation / train MSE ratio when training stopped)."""
-    finished = {name: result for name, result in summary["models"].items() if result["status"] == "finished"}
-    if not finished:
+    done = finished(summary)
+    if not done:
         return [["which model wins", "none finished (every model diverged)"]]
     rows = []
-    test = {name: result["mse"]["test"] for name, result in finished.items()}
+    test = {name: result["mse"]["test"] for name, result in done.items()}
     winner = _best(test)
     ordered = ", ".join(f"{name} {score:.4f}" for name, score in sorted(test.items(), key=lambda item: item[1]))
     rows.append(["which model wins overall (test MSE)", f"{winner} ({ordered}; {MEAN_BASELINE}: "
                                                          f"{summary['mean_baseline']['test']:.4f})"])
     buckets = summary["mean_baseline"]["test_by_length"]
     for k, which in ((0, "shortest"), (len(buckets) - 1, "longest")):
-        scores = {name: result["test_by_length"][k]["mse"] for name, result in finished.items()}
+        scores = {name: result["test_by_length"][k]["mse"] for name, result in done.items()}
         best = _best(scores)
         if best == "–":
             rows.append([f"which wins on the {which} sequences (lengths {buckets[k]['lengths']})", "no test sequence"])
             continue
         rows.append([f"which wins on the {which} sequences (lengths {buckets[k]['lengths']})",
                      f"{best} ({scores[best]:.4f}{_others(scores, best, '{:.4f}')})"])
-    for name, result in finished.items():
+    for name, result in done.items():
         first, last = result["test_by_length"][0]["mse"], result["test_by_length"][-1]["mse"]
         if first is not None and last is not None and len(buckets) > 1:
             rows.append([f"{name}: longest vs shortest sequences", f"test MSE x{last / first:.2f} "
                                                                      f"({first:.4f} -> {last:.4f})"])
     ratios = {name: result["last_epoch"]["validation"] / max(result["last_epoch"]["train"], 1e-12)
-              for name, result in finished.items()}
+              for name, result in done.items()}
     overfits = max(ratios, key=ratios.get)
     rows.append(["which overfits most (validation / train MSE at the last epoch)",
                  f"{overfits} (x{ratios[overfits]:.2f}{_others(ratios, overfits, 'x{:.2f}')})"])
