@@ -125,9 +125,9 @@ def train(run: RunConfig, run_dir: pathlib.Path) -> None:
     start_run(run, run_dir, resume=resume, overwrite=not resume)
     start = time.perf_counter()
     with cli.stop_on_signals() as stop:  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
-        result = train_and_evaluate(run, run_dir, resume=resume, interrupt=lambda step: stop.is_set())
+        result = train_and_evaluate(run, run_dir, resume=resume, interrupt=stop)
     if "interrupted_at" in result:
-        cli.fail(f"interrupted in {run_dir}: run the same command again to resume the study")
+        cli.exit_interrupted(stop, f"interrupted in {run_dir}: run the same command again to resume the study")
     files.write_json(run_dir / FINISHED, {"seconds": round(time.perf_counter() - start, 1)})
 
 

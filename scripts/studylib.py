@@ -60,9 +60,10 @@ def sweep(sweep_dir: pathlib.Path, base: RunConfig, grid: str, *, refit: bool = 
     """A sweep (resumed if it was started before); its result.json content."""
     config = SweepConfig(base, grid, str(sweep_dir), refit=refit, test_every_run=test_every_run)
     with cli.stop_on_signals() as stop:  # Ctrl-C / SIGTERM: checkpoint the current run; the same command resumes
-        result = run_sweep(config, interrupt=lambda step: stop.is_set())
+        result = run_sweep(config, interrupt=stop)
     if "interrupted" in result:
-        cli.fail(f"interrupted in {result['interrupted']}: run the same command again to resume the study")
+        cli.exit_interrupted(stop, f"interrupted in {result['interrupted']}: run the same command again to resume "
+                                   "the study")
     return result
 
 

@@ -21,7 +21,7 @@ def test_export_writes_a_saved_model_and_refuses_to_overwrite_it(tiny_runs, tmp_
     assert (target / "saved_model.pb").is_file() and (target / "assets" / "vocab.txt").is_file()
     assert f"SavedModel: {target}" in result.stdout
     again = export(f"--run_dir={tiny_runs['pair']}", f"--export_dir={target}")
-    assert error_line(again) == f"error: export dir {target} already exists; pass --overwrite to replace it"
+    assert error_line(again) == f"error: --export_dir={target}: holds a tfft export; pass --overwrite to replace it"
     assert export(f"--run_dir={tiny_runs['pair']}", f"--export_dir={target}", "--overwrite").returncode == 0
 
 
@@ -30,3 +30,14 @@ def test_a_run_without_a_best_model_is_one_line_and_exit_2(tiny_runs, tmp_path):
     assert "has no best model" in error_line(export(f"--run_dir={tmp_path}"))
     assert not (tmp_path / "export").exists()
     assert "--run_dir" in error_line(export())
+
+
+def test_overwrite_never_deletes_a_file_tfft_did_not_write(tiny_runs, tmp_path):
+    target = tmp_path / "exported"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    result = export(f"--run_dir={tiny_runs['pair']}", f"--export_dir={target}", "--overwrite")
+    assert error_line(result) == (f"error: --export_dir={target}: not empty and not a tfft export (it holds keep.txt); "
+                                  "tfft writes only into a new or empty directory or one of its own: choose another "
+                                  "--export_dir")
+    assert [p.name for p in target.iterdir()] == ["keep.txt"] and (target / "keep.txt").read_text() == "mine"

@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,12 @@ ROOT = pathlib.Path(__file__).parent.parent
 def predict(*args):
     return subprocess.run([sys.executable, "-m", "tfft.predict", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
+
+
+def progress(result) -> tuple[int, int]:
+    """(done, total) of the progress bar's last state on stderr."""
+    done, total = re.findall(r"\| *(\d+)/(\d+) \[", result.stderr)[-1]
+    return int(done), int(total)
 
 
 def records(result):
@@ -32,6 +39,7 @@ def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_
     served = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     python = records(predict(f"--model_dir={tiny_runs['ner']}", f"--input_file={tmp_path / 'in.txt'}"))
     assert [r["text"] for r in served] == [t for t in texts if t.strip()]  # blank lines are skipped
+    assert progress(result) == (3, 3)
     for a, b in zip(served, python):
         assert a["words"] == b["words"] and a["truncated"] == b["truncated"]
         assert [(e["type"], e["start"], e["end"], e["text"]) for e in a["entities"]] == [
@@ -41,15 +49,26 @@ def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_
     assert served[-1]["truncated"] and not served[0]["truncated"]
 
 
-def test_arguments_and_jsonl_pairs(tmp_path, tiny_exports):
-    got = records(predict(f"--model_dir={tiny_exports['classification']}", "a fine film", "a dull film"))
+def test_arguments_and_jsonl_pairs_with_blank_texts_skipped_alike(tmp_path, tiny_exports):
+    """Empty or whitespace-only texts (a pair: either text), arguments and lines alike, are skipped with one warning
+    naming their places; the progress bar counts the texts predicted."""
+    result = predict(f"--model_dir={tiny_exports['classification']}", "", "a fine film", "a dull film", "  \t ")
+    got = records(result)
     assert [r["text"] for r in got] == ["a fine film", "a dull film"]
     assert all(set(r["probabilities"]) == {"negative", "positive"} and r["label"] in r["probabilities"] for r in got)
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in got)
-    lines = [{"text": "a man plays", "text_pair": "someone plays"}, {"text": "x", "text_pair": "y"}]
-    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    got = records(predict(f"--model_dir={tiny_exports['pair']}", f"--input_file={tmp_path / 'pairs.jsonl'}"))
-    assert [(r["text"], r["text_pair"]) for r in got] == [(line["text"], line["text_pair"]) for line in lines]
+    assert "skipped 2 blank texts (empty or whitespace only): argument 1, argument 4\n" in result.stderr
+    lines = [{"text": "a man plays", "text_pair": "someone plays"}, {"text": " ", "text_pair": "x"},
+             {"text": "x", "text_pair": ""}, {"text": "x", "text_pair": "y"}]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines[:2]) + "\n\n   \n"
+                    + "\n".join(json.dumps(line) for line in lines[2:]) + "\n")
+    result = predict(f"--model_dir={tiny_exports['pair']}", f"--input_file={path}", "--batch_size=1")
+    got = records(result)
+    assert [(r["text"], r["text_pair"]) for r in got] == [(line["text"], line["text_pair"]) for line in lines[::3]]
+    places = ", ".join(f"{path}:{line}" for line in (2, 3, 4, 5))
+    assert f"skipped 4 blank texts (empty or whitespace only): {places}\n" in result.stderr
+    assert progress(result) == (2, 2)
     tab = records(predict(f"--model_dir={tiny_exports['pair']}", "a man plays\tsomeone plays"))
     assert tab[0]["probabilities"] == got[0]["probabilities"]
 
@@ -63,14 +82,14 @@ def test_the_python_path_works_from_a_runs_best_directory(tiny_runs, tiny_export
 
 @pytest.mark.parametrize("setup,args,message", [
     (None, ["--input_file={tmp}/missing.txt"], "error: --input_file={tmp}/missing.txt: no such file"),
-    ("latin", ["--input_file={tmp}/latin.txt"], "error: {tmp}/latin.txt line 2: not UTF-8"),
-    ("badjson", ["--input_file={tmp}/bad.jsonl"], "error: {tmp}/bad.jsonl line 2: expected a JSON object with "
+    ("latin", ["--input_file={tmp}/latin.txt"], "error: {tmp}/latin.txt:2: not UTF-8"),
+    ("badjson", ["--input_file={tmp}/bad.jsonl"], "error: {tmp}/bad.jsonl:3: expected a JSON object with "
                                                    "string text"),
     (None, [], "error: give texts as arguments or --input_file=FILE"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_exports, setup, args, message):
     (tmp_path / "latin.txt").write_bytes("fine\ncaf\u00e9\n".encode("latin-1"))
-    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": "no"}\n')
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n\n{"txt": "no"}\n')
     out = tmp_path / "out.jsonl"
     result = predict(f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
                      *[a.format(tmp=tmp_path) for a in args])
@@ -86,8 +105,8 @@ def test_model_dirs_that_are_not_models(tmp_path, tiny_runs):
 
 
 def test_a_pair_model_needs_tab_separated_pairs(tiny_exports):
-    result = predict(f"--model_dir={tiny_exports['pair']}", "no tab here")
-    assert error_line(result) == "error: argument: the pair task needs text<TAB>text_pair"
+    result = predict(f"--model_dir={tiny_exports['pair']}", "a\tb", "no tab here")
+    assert error_line(result) == "error: argument 2: the pair task needs text<TAB>text_pair"
 
 
 def test_fill_mask_top_k_equals_transformers(tmp_path, minilm_dir):

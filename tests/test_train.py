@@ -135,16 +135,6 @@ def test_a_model_directory_without_a_tokenizer_fails_before_any_work(tmp_path, t
     assert not out.exists()
 
 
-def test_output_dir_with_a_previous_run_needs_resume_or_overwrite(tmp_path, tiny_model):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "config.json").write_text("{}")
-    result = train(f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}")
-    assert result.returncode == 2
-    assert "holds a previous run; pass --resume to continue it or --overwrite" in result.stderr.splitlines()[-1]
-    assert (out / "config.json").read_text() == "{}"
-
-
 def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_model):
     from tfft.config import RunConfig, TrainConfig
     from tfft.data import DataConfig

@@ -3,14 +3,30 @@
     import tfft
     model = tfft.from_pretrained("all-MiniLM-L6-v2", head="sequence_classification", labels=["neg", "pos"])
     tokenizer = tfft.load_tokenizer("all-MiniLM-L6-v2")
+
+The names below load on first use (PEP 562), so `import tfft` does not import TensorFlow yet: the entry points
+(`python -m tfft.<command>`) set TensorFlow's logging up before it loads (tfft/cli.py).
 """
 
-from tfft.checkpoints.formats import CheckpointError
-from tfft.checkpoints.hub import ModelNotFoundError, resolve
-from tfft.checkpoints.io import from_pretrained, load_weights, save_pretrained
-from tfft.models import HEADS, BertConfig, ConfigError, DistilBertConfig, EncoderOutput, build_model, read_config
-from tfft.tokenization import encode_texts, encode_words, load_tokenizer, pad_batch, word_predictions
+import importlib
 
-__all__ = ["HEADS", "BertConfig", "CheckpointError", "ConfigError", "DistilBertConfig", "EncoderOutput",
-           "ModelNotFoundError", "build_model", "encode_texts", "encode_words", "from_pretrained", "load_tokenizer",
-           "load_weights", "pad_batch", "read_config", "resolve", "save_pretrained", "word_predictions"]
+_EXPORTS = {
+    "tfft.checkpoints.formats": ("CheckpointError",),
+    "tfft.checkpoints.hub": ("ModelNotFoundError", "resolve"),
+    "tfft.checkpoints.io": ("from_pretrained", "load_weights", "save_pretrained"),
+    "tfft.models": ("HEADS", "BertConfig", "ConfigError", "DistilBertConfig", "EncoderOutput", "build_model",
+                    "read_config"),
+    "tfft.tokenization": ("encode_texts", "encode_words", "load_tokenizer", "pad_batch", "word_predictions"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'tfft' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

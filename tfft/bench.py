@@ -235,8 +235,8 @@ def bench_epoch(run: RunConfig, model_name: str, scratch: pathlib.Path) -> dict:
     wall = time.perf_counter() - start
     timing = read_json(output_dir / "timing.json")
     validation = read_json(output_dir / "best_metrics.json")
-    return {"mode": "epoch", **_setup(run.train, model_name), "dataset": run.data.dataset, "lr": run.train.lr,
-            "wall_seconds": round(wall, 1), **timing,
+    return {"mode": "epoch", **_setup(run.train, model_name), "dataset": run.data.description(),
+            "lr": run.train.lr, "wall_seconds": round(wall, 1), **timing,
             "validation": {key: value for key, value in validation.items() if isinstance(value, float)}}
 
 
@@ -250,7 +250,7 @@ def bench_head_epoch(run: RunConfig, model_name: str, scratch: pathlib.Path) -> 
         results[arm] = bench_epoch(RunConfig(dataclasses.replace(run.train, freeze="all", feature_cache=setting),
                                              run.data), model_name, scratch / arm)
     epoch = {arm: result["train_seconds"] for arm, result in results.items()}
-    return {"mode": "head_epoch", **_setup(run.train, model_name), "dataset": run.data.dataset,
+    return {"mode": "head_epoch", **_setup(run.train, model_name), "dataset": run.data.description(),
             "freeze": "all", "head": run.train.head, "feature_dtype": run.train.feature_dtype, "lr": run.train.lr,
             "examples": results["cached"]["examples"], "epoch_train_seconds": epoch,
             "features_seconds": {"compute_and_write": results["first_pass"]["seconds"]["features"],
@@ -264,7 +264,8 @@ def bench_pipeline(values) -> dict:
     task = TASKS[values.task]
     tokenizer = load_tokenizer(values.model)
     start = time.perf_counter()
-    data = load_data(cli.data_config(values), task)
+    config = cli.data_config(values)
+    data = load_data(config, task)
     read_seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as cache:
         timings = []
@@ -274,7 +275,7 @@ def bench_pipeline(values) -> dict:
                                   label_all_subtokens=values.label_all_subtokens, cache_dir=pathlib.Path(cache))
             timings.append(time.perf_counter() - start)
     examples = sum(len(split) for split in data.splits.values())
-    result = {"mode": "pipeline", "task": task.name, "dataset": values.dataset, "model": values.model,
+    result = {"mode": "pipeline", "task": task.name, "dataset": config.description(), "model": values.model,
               "max_seq_length": values.max_seq_length, "batch_size": values.batch_size,
               "examples": {name: len(split) for name, split in data.splits.items()},
               "labels": len(data.labels), "read_and_split_seconds": round(read_seconds, 3),
@@ -324,12 +325,13 @@ def tokenizer_mismatches(tokenizer, texts: list[str], vocab_file: pathlib.Path) 
 
 def bench_tokenizer(values) -> dict:
     tokenizer = load_tokenizer(values.model)
-    data = load_data(cli.data_config(values), TASKS[values.task])
+    config = cli.data_config(values)
+    data = load_data(config, TASKS[values.task])
     texts, pairs = data_texts(data)
     texts += pairs or []
     with tempfile.TemporaryDirectory() as scratch:
         mismatches, seconds = tokenizer_mismatches(tokenizer, texts, pathlib.Path(scratch) / "vocab.txt")
-    return {"mode": "tokenizer", "dataset": values.dataset, "model": values.model, "texts": len(texts),
+    return {"mode": "tokenizer", "dataset": config.description(), "model": values.model, "texts": len(texts),
             "mismatches": len(mismatches), "first_mismatches": mismatches[:5],
             "seconds": {k: round(v, 3) for k, v in seconds.items()}}
 

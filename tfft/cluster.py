@@ -57,6 +57,11 @@ def _relay(stream, prefix: str) -> None:
     stream.close()
 
 
+def was_interrupted(code: int) -> bool:
+    """The exit code of a worker that a signal stopped after checkpointing (tfft.train: 128 + SIGINT or SIGTERM)."""
+    return code - 128 in (signal.SIGINT, signal.SIGTERM)
+
+
 def _describe(code: int) -> str:
     return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
@@ -82,7 +87,8 @@ def launch(workers: int, train_args: Sequence[str], *, grace: float = GRACE_SECO
     try:
         while True:
             codes = [process.poll() for process in processes]
-            failed = next((i for i, code in enumerate(codes) if code not in (None, 0)), None)
+            failed = next((i for i, code in enumerate(codes) if code not in (None, 0) and not was_interrupted(code)),
+                          None)
             if failed is not None:
                 _stop(processes, grace)
                 code = codes[failed]
@@ -91,6 +97,9 @@ def launch(workers: int, train_args: Sequence[str], *, grace: float = GRACE_SECO
                         "stays: run the same command with --resume to continue from it")
             if all(code == 0 for code in codes):
                 return 0, f"{workers} workers finished"
+            if all(code is not None for code in codes):  # a signal stopped them, each after checkpointing
+                return max(codes), (f"{workers} workers interrupted at one step and checkpointed; run the same "
+                                    "command with --resume to continue")
             time.sleep(0.2)
     finally:
         for signum, handler in previous.items():

@@ -223,13 +223,15 @@ class RunConfig:
     data: DataConfig
 
     def __post_init__(self):
+        if self.data.max_seq_length != self.train.max_seq_length:  # texts are read for the length the model takes
+            object.__setattr__(self, "data", dataclasses.replace(self.data, max_seq_length=self.train.max_seq_length))
         if self.data.train_on_validation and self.train.select != "last":
             raise ConfigFlagError("--train_on_validation: expected --select=last (validation is training data then, "
                                   "so nothing is left to pick the best evaluation by)")
 
     def to_flags(self) -> str:
         """The run as a flagfile for `python -m tfft.train --flagfile=...`: every setting, so it repeats the run
-        whatever the defaults and presets were. ('seed' is one flag for both configs.)"""
+        whatever the defaults and presets were. ('seed' and 'max_seq_length' are one flag for both configs.)"""
         lines = []
         for name, value in {**dataclasses.asdict(self.data), **dataclasses.asdict(self.train)}.items():
             if name == "clip_norm" and value is None:

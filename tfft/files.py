@@ -102,12 +102,31 @@ def write_jsonl(path: str | os.PathLike, records) -> pathlib.Path:
     return write_text(path, "".join(json.dumps(r, default=float, ensure_ascii=False) + "\n" for r in records))
 
 
+def is_leftover(path: pathlib.Path) -> bool:
+    """A temporary file or staging directory of a write in this module (.NAME.tmp*, .NAME.old-*)."""
+    return path.name.startswith(".") and (".tmp" in path.name or ".old-" in path.name)
+
+
+def listing(paths: list[pathlib.Path], most: int = 5) -> str:
+    """'notes.txt, data/ and 3 more': what a directory holds, for a one-line message (directories end in /)."""
+    names = [p.name + ("/" if p.is_dir() else "") for p in sorted(paths)]
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def remove_entries(directory: str | os.PathLike, names: frozenset[str]) -> None:
+    """Removes the entries of `directory` with these names (files or whole directories), and nothing else."""
+    for path in pathlib.Path(directory).iterdir():
+        if path.name in names:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
 def remove_leftovers(directory: str | os.PathLike) -> list[pathlib.Path]:
     """Removes what writes killed halfway left in `directory` (their temporary files and staging directories);
     a directory that was moved aside (.NAME.old-*/NAME) while its target is missing is moved back instead.
     Returns the paths removed or restored."""
     directory = pathlib.Path(directory)
-    found = sorted(p for p in directory.glob(".*") if ".tmp" in p.name or ".old-" in p.name)
+    found = sorted(filter(is_leftover, directory.iterdir()))
     for path in found:
         name = path.name[1:].split(".old-")[0]
         if ".old-" in path.name and (path / name).is_dir() and not (directory / name).exists():

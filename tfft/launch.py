@@ -8,10 +8,12 @@ is the chief: it alone writes the run directory (checkpoints, best/, summaries, 
 same command with --resume continues from the last checkpoint. On a cluster, see BUILD.md 'Several machines'.
 """
 
+import sys
+
 from absl import flags
 
 from tfft import cli
-from tfft.cluster import launch
+from tfft.cluster import launch, was_interrupted
 
 flags.DEFINE_integer("workers", 2, "Local worker processes.", lower_bound=1)
 FLAGS = flags.FLAGS
@@ -19,9 +21,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     code, outcome = launch(FLAGS.workers, argv[1:])
-    if code:
+    if code and not was_interrupted(code):
         cli.fail(outcome, code)
     print(outcome)
+    sys.exit(code)  # 0, or the signal's code (130, 143) of an interrupted job
 
 
 if __name__ == "__main__":

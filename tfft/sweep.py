@@ -37,10 +37,10 @@ def main(argv):
     base = RunConfig(dataclasses.replace(train_config(FLAGS), output_dir=""), cli.data_config(FLAGS))
     with cli.stop_on_signals() as stop:
         result = run_sweep(SweepConfig(base, FLAGS.grid, str(output_dir), refit=FLAGS.refit,
-                                       overwrite=FLAGS.overwrite), interrupt=lambda step: stop.is_set())
+                                       overwrite=FLAGS.overwrite), interrupt=stop)
     if "interrupted" in result:
-        print(f"interrupted in run {result['interrupted']}; run the same command again to resume the sweep")
-        return
+        cli.exit_interrupted(stop, f"interrupted in run {result['interrupted']}; run the same command again to "
+                                   "resume the sweep")
     pick, metric = result["pick"], result["metric"]
     print(f"pick: {pick['name']} (validation {metric}={pick['metric']:.4f}); test {metric}="
           f"{result['test'][metric]:.4f} ({result['protocol']['kind']})")

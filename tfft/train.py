@@ -8,11 +8,11 @@ import pathlib
 
 from absl import flags, logging
 
-from tfft import cli
+from tfft import cli, console
 from tfft.cluster import is_chief
 from tfft.config import HEADS, RunConfig, TrainConfig
 from tfft.models.layers import ACTIVATIONS
-from tfft.runs import check_run, discard_unstarted, start_run
+from tfft.runs import check_run, discard_unstarted, read_json, start_run
 from tfft.training.loop import make_strategy, train_and_evaluate
 
 cli.define_data_flags()
@@ -155,18 +155,19 @@ def main(argv):
     strategy = make_strategy(run.train.distribute)
     try:
         with cli.stop_on_signals() as stop:
-            result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=lambda step: stop.is_set(),
-                                        strategy=strategy)
-    except cli.USER_ERRORS:  # bad data, a refused weights file, a full disk: the corrected command starts afresh
+            result = train_and_evaluate(run, output_dir, resume=FLAGS.resume, interrupt=stop, strategy=strategy)
+    except (*cli.USER_ERRORS, cli.Interrupted):  # bad data, a full disk, Ctrl-C while preparing: start afresh later
         if chief and not FLAGS.resume:
             discard_unstarted(output_dir)
         raise
     if "interrupted_at" in result:
-        print(f"interrupted at step {result['interrupted_at']}; continue with: python -m tfft.train "
-              f"--flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} --resume")
-        return
+        cli.exit_interrupted(stop, f"interrupted at step {result['interrupted_at']}; continue with: python -m "
+                                   f"tfft.train --flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} "
+                                   "--resume")
     if result:
-        print(f"test metrics: {result}")
+        test_source = read_json(output_dir / "data_summary.json").get("sources", {}).get("test", "")
+        print(console.metrics_table(result, f"test metrics (test split: {test_source})" if test_source
+                                    else "test metrics"))
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
     if FLAGS.merge_lora:
         print(f"merged model: {output_dir / 'merged'}")

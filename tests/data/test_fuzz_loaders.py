@@ -4,7 +4,8 @@ Round trips: random tables written by independent writers (Python's csv module w
 the CoNLL and label-name writers below) must load as generated, under the documented rules: universal newlines,
 one leading BOM dropped, fields stripped, blank lines and rows skipped, a row with an empty text skipped (an error
 with --strict), an empty label an error at `file:line`, IOB1 tags converted to IOB2, integer labels named 0-based
-or 1-based (when the ids of the data set run 1..K).
+or 1-based (when the ids of the data set run 1..K). A file whose suffix names no format loads as it would under the
+suffix that names its content's (CSV, TSV, JSON Lines, a JSON array, CoNLL), or fails alike.
 Garbage in (random bytes, other encodings, mutated files, empty files, directories): a data set that passes the
 checks below, or a DataError of one line naming the file (`file:line` for a place in it). Any other exception is
 a bug. The command line refuses fuzzed bad data, label names and flagfiles with one line "error: ..." and exit 2.
@@ -32,7 +33,7 @@ from hypothesis import strategies as st
 from test_readers import write
 from tfft.data import DataConfig, DataError, load_data
 from tfft.data.readers import read_conll
-from tfft.data.sources import LABEL_NAMES, PAIR_NAMES, TAG_NAMES, TEXT_NAMES, WORD_NAMES, read_splits
+from tfft.data.sources import FORMATS, LABEL_NAMES, PAIR_NAMES, TAG_NAMES, TEXT_NAMES, WORD_NAMES, read_splits
 from tfft.tasks import TASKS
 
 pytestmark = pytest.mark.faults
@@ -394,6 +395,54 @@ def test_conll_round_trip(tmp_path, cases, spec):
     cases.update(["cases", "loaded"])
 
 
+UNINFORMATIVE_SUFFIXES = (".data", ".annotated", ".dat", "")  # WNUT-17's test file ends in .annotated
+
+
+@st.composite
+def sniffable_files(draw) -> tuple[str, str, str, dict]:
+    """(task, the suffix its format has, text, reading flags) of a file the round-trip writers made. A table's
+    fields hold no other separator a sniffer tries and no line break, so its content tells its format; its own
+    separator may sit in quoted fields, which only a CSV parse of the lines tells."""
+    kind = draw(st.sampled_from(["delimited", "json", "conll"]))
+    if kind == "delimited":
+        table = draw(delimited_tables().filter(lambda table: not table["given_delimiter"]))
+        banned = {ord(c): None for c in set("\t,;|\r\n") - {table["delimiter"]}}
+        table["rows"] = [{role: value.translate(banned) for role, value in row.items()} for row in table["rows"]]
+        return table["task"], table["suffix"], ("\ufeff" if table["bom"] else "") + write_delimited(table)[0], dict(
+            header=table["header"], strict=table["strict"], quoting=table["csv_quoting"], **table["columns"])
+    mlm = draw(st.booleans())  # a masked-LM corpus reads every format too
+    if kind == "json":
+        table = draw(jsonl_tables())
+        return "mlm" if mlm else table["task"], ".json" if table["array"] else ".jsonl", write_json(table)[0], dict(
+            strict=table["strict"])
+    spec = draw(conll_files())
+    return "mlm" if mlm else "ner", ".conll", ("\ufeff" if spec["bom"] else "") + write_conll(spec)[0], dict(
+        tag_scheme=spec["scheme"])
+
+
+def loaded(config: DataConfig, task: str, path: pathlib.Path):
+    """The train split and label names read_splits makes of a file, or its DataError, with the file's path as FILE."""
+    try:
+        splits, names = read_splits(config, TASKS[task])
+    except DataError as err:
+        return str(err).replace(str(path), "FILE")
+    train = splits["train"]
+    return ([place.replace(str(path), "FILE") for place in train.where], train.texts, train.text_pairs, train.words,
+            train.labels, names)
+
+
+@given(case=sniffable_files(), suffix=st.sampled_from(UNINFORMATIVE_SUFFIXES))
+@FUZZ
+def test_content_tells_the_format_its_suffix_would(tmp_path, cases, case, suffix):
+    task, named, text, options = case
+    with tempfile.TemporaryDirectory(dir=tmp_path) as directory:
+        outcomes = [loaded(DataConfig(dataset=str(path), **options), task, path)
+                    for path in (write(pathlib.Path(directory), f"named{named}", text),
+                                 write(pathlib.Path(directory), f"sniffed{suffix}", text))]
+    assert outcomes[1] == outcomes[0], (named, suffix, str(outcomes[1])[:300], str(outcomes[0])[:300])
+    cases.update(["cases", error_kind(outcomes[0]) if isinstance(outcomes[0], str) else "loaded"])
+
+
 LABEL_FILES = ("classes.txt", "labels.txt", "label_names.txt")
 
 
@@ -543,7 +592,7 @@ def written_files(draw) -> tuple[str, str, bytes]:
 
 
 SPLIT_NAMES = ("train", "dev", "test", "valid", "data", "my_train_v2")
-SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".conll", ".CSV", "")
+SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".conll", ".CSV") + UNINFORMATIVE_SUFFIXES
 FILES = st.one_of(written_files(), written_files(), written_files(),
                   st.tuples(st.none(), st.sampled_from(SUFFIXES), garbage()),
                   st.tuples(st.none(), st.sampled_from(SUFFIXES), st.none()))  # no bytes: a directory
@@ -567,6 +616,7 @@ def garbage_sources(draw):
         lambda names: "\n".join(names).encode()) | st.none()))
     spec = mostly_none(["0", "1", "2", "0,1", "text", "label", "tokens", "\u00b2", "-1", " 1"])
     config = dict(quoting=draw(st.sampled_from(["auto", "csv", "none"])),
+                  format=draw(st.sampled_from(["auto", "auto", "auto", *FORMATS])),
                   header=draw(st.sampled_from(["auto", "yes", "no"])),
                   tag_scheme=draw(st.sampled_from(["auto", "iob1", "iob2"])), strict=draw(st.booleans()),
                   delimiter=draw(mostly_none([",", "\t", ";", "|", " ", "\\t", "", '"', "ab", "\n"])),

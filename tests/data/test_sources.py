@@ -1,6 +1,8 @@
-"""Data sources: column choice, headers, label names, directories, JSONL, the embedded samples, the Hub."""
+"""Data sources: column choice, headers, label names, directories, JSONL, the embedded samples, the Hub; split files
+given by flag, formats told by content, where each split comes from, and texts cut as they are read."""
 
 import logging
+import random
 
 import pytest
 
@@ -22,6 +24,11 @@ def test_split_names_from_file_names(tmp_path):
     assert split_of(tmp_path / "dev.txt") == "validation"
     assert split_of(tmp_path / "msr_paraphrase_test.txt") == "test"
     assert split_of(tmp_path / "readme.txt") is None
+    # WNUT-17 as distributed: the whole name counts, suffixes that name no format included
+    assert split_of(tmp_path / "wnut17train.conll") == "train"
+    assert split_of(tmp_path / "emerging.dev.conll") == "validation"
+    assert split_of(tmp_path / "emerging.test.annotated") == "test"
+    assert split_of(tmp_path / "test.data") == "test"
 
 
 def test_headerless_tsv_columns_are_guessed(tmp_path):
@@ -50,6 +57,19 @@ def test_joined_columns_skip_empty_parts(tmp_path):
     path = write(tmp_path / "train.csv", "title,body,label\nBig win,,sports\n,,sports\nRates,up,business\n")
     splits, _ = read_splits(DataConfig(dataset=str(path), text_column="title,body"), CLS)
     assert splits["train"].texts == ["Big win", "Rates up"]
+
+
+def test_a_column_of_distinct_values_is_never_the_label(tmp_path):
+    """Issue 24: header 'review,id' chose text=[0] label=[0]; 'id' (unique integers) cannot be a label either."""
+    rows = "".join(f"review number {i},{7 * i + 3}\n" for i in range(30))
+    path = write(tmp_path / "reviews.csv", "review,id\n" + rows)
+    with pytest.raises(DataError, match=r"reviews.csv: column 'id' cannot be the label: every value in it is distinct "
+                                        r"\(30 distinct values in 30 rows\), .*; set --label_column$"):
+        read_splits(DataConfig(dataset=str(path)), CLS)
+    assert read_splits(DataConfig(dataset=str(path), label_column="id"), CLS)[0]["train"].texts[1] == "review number 1"
+    rated = write(tmp_path / "rated.csv", "review,stars\n" + "".join(f"review {i},{i % 5}\n" for i in range(30)))
+    splits, _ = read_splits(DataConfig(dataset=str(rated)), CLS)  # the label: the column no name chose
+    assert splits["train"].texts[:2] == ["review 0", "review 1"] and splits["train"].labels[:2] == ["0", "1"]
 
 
 @pytest.mark.parametrize("task,content", [(CLS, "one column\nanother line\n"), (PAIR, "a\t0\nb\t1\n")])
@@ -288,3 +308,130 @@ def test_an_empty_mlm_corpus_is_one_error_naming_the_file(tmp_path, content, mes
     path = write(tmp_path / ("corpus.csv" if "," in content else "corpus.txt"), content)
     with pytest.raises(DataError, match=message):
         read_splits(DataConfig(dataset=str(path), text_column="a" if "," in content else None), MLM)
+
+
+def wnut17(directory, test_name="emerging.test.annotated"):
+    """A small WNUT-17 layout as distributed: token<TAB>tag lines, blank lines between tweets."""
+    rng = random.Random(0)
+    entities = {"person": ["Taylor Swift", "Obama"], "location": ["New York", "Paris"], "product": ["iPhone"]}
+
+    def tweets(count):
+        lines = []
+        for _ in range(count):
+            for _ in range(rng.randint(3, 7)):
+                if rng.random() < 0.3:
+                    kind = rng.choice(list(entities))
+                    words = rng.choice(entities[kind]).split()
+                    lines += [f"{w}\t{'B' if i == 0 else 'I'}-{kind}" for i, w in enumerate(words)]
+                else:
+                    lines.append(f"{rng.choice(['lol', 'going', 'to', 'see', 'tonight', '@user'])}\tO")
+            lines.append("")
+        return "\n".join(lines) + "\n"
+
+    return {split: write(directory / name, tweets(count)) for split, name, count in (
+        ("train", "wnut17train.conll", 40), ("validation", "emerging.dev.conll", 10), ("test", test_name, 12))}
+
+
+def test_wnut17_layout_loads_its_real_test_split(tmp_path, caplog):
+    files = wnut17(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        data = load_data(DataConfig(dataset=str(tmp_path)), NER)
+    assert data.summary()["sources"] == {split: str(path) for split, path in files.items()}
+    assert [len(data.splits[s]) for s in ("train", "validation", "test")] == [40, 10, 12]
+    assert not caplog.records  # nothing carved, nothing passed over
+
+
+def test_split_files_without_a_dataset(tmp_path, caplog):
+    files = wnut17(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        data = load_data(DataConfig(dataset=None, train_file=str(files["train"]), test_file=str(files["test"])), NER)
+    assert data.summary()["sources"] == {"train": str(files["train"]), "validation": "carved from train: 10%, seed 0",
+                                         "test": str(files["test"])}
+    assert len(data.splits["test"]) == 12 and len(data.splits["train"]) + len(data.splits["validation"]) == 40
+    assert [r.message for r in caplog.records if r.levelno == logging.WARNING] == [
+        "no validation split given: carved 10% of train (4 of 40 examples, seed 0) as the validation split; give the "
+        "real one with --validation_file"]
+    with pytest.raises(DataError, match=r"^--test_file=.*nope.conll: no such file$"):
+        read_splits(DataConfig(dataset=None, train_file=str(files["train"]), test_file=str(tmp_path / "nope.conll")),
+                    NER)
+    with pytest.raises(DataError, match=r"^--train_file=.*: a directory, expected a data file"):
+        read_splits(DataConfig(dataset=None, train_file=str(tmp_path)), NER)
+    with pytest.raises(DataError, match=r"^no data: expected --dataset, or --train_file"):
+        DataConfig(dataset=None)
+
+
+def test_a_split_file_replaces_the_directorys(tmp_path, caplog):
+    wnut17(tmp_path / "d", test_name="test.conll")
+    mine = write(tmp_path / "mine.txt", "Paris\tB-location\nis\tO\n")
+    with caplog.at_level(logging.WARNING):
+        splits, _ = read_splits(DataConfig(dataset=str(tmp_path / "d"), test_file=str(mine)), NER)
+    assert splits["test"].words == [["Paris", "is"]] and len(splits["train"]) == 40
+    assert [r.message for r in caplog.records] == [
+        f"{tmp_path / 'd'}: not read: test.conll (--test_file gives the test split); a file is read as a split by "
+        "--train_file, --validation_file or --test_file"]
+    with pytest.raises(DataError, match=r"--dataset=.*test.conll is read as the test split, and --test_file gives"):
+        read_splits(DataConfig(dataset=str(tmp_path / "d" / "test.conll"), test_file=str(mine)), NER)
+
+
+def test_a_directory_reads_split_files_by_content_and_lists_the_rest(tmp_path, caplog):
+    write(tmp_path / "train.csv", "text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    write(tmp_path / "test.data", '"review ""one"", with commas",a\n"two, also",b\nthree,a\n')
+    for name in ("README.md", "SOURCE.md", "classes.txt", ".DS_Store", "notes.xlsx", "emotions.txt"):
+        write(tmp_path / name, "a\nb\n")
+    with caplog.at_level(logging.WARNING):
+        splits, names = read_splits(DataConfig(dataset=str(tmp_path), header="no"), CLS)
+    assert splits["test"].texts == ['review "one", with commas', "two, also", "three"] and names == ["a", "b"]
+    assert [r.message for r in caplog.records] == [
+        f"{tmp_path}: not read: emotions.txt, notes.xlsx (the name says no split: train, dev / val / validation, "
+        "test); a file is read as a split by --train_file, --validation_file or --test_file"]
+    write(tmp_path / "test.data", "just prose\nof one column\n")
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'test.data'}: cannot tell its format from its name or its "
+                                        rf"content .*; pass it as --test_file={tmp_path / 'test.data'} with "
+                                        r"--format=csv\|tsv\|txt\|jsonl\|json\|conll$"):
+        read_splits(DataConfig(dataset=str(tmp_path), header="no"), CLS)
+
+
+def test_format_reads_every_file_in_it(tmp_path):
+    path = write(tmp_path / "train.txt", '{"tokens": ["Paris", "is"], "ner_tags": ["B-LOC", "O"]}\n')
+    assert read_splits(DataConfig(dataset=str(path), format="jsonl"), NER)[0]["train"].words == [["Paris", "is"]]
+    with pytest.raises(DataError, match=r"train.txt:1: tag .* is not BIO"):  # read as its suffix says: CoNLL
+        read_splits(DataConfig(dataset=str(path)), NER)
+    with pytest.raises(DataError, match=r"^--format='xml': expected auto or one of csv, tsv, txt, jsonl, json, conll$"):
+        DataConfig(format="xml")
+
+
+def test_a_hub_data_set_with_a_test_file(monkeypatch, tmp_path):
+    monkeypatch.setattr("datasets.load_dataset", _FakeHub())
+    mine = write(tmp_path / "my_test", "sentence\tlabel\nfine indeed\tpos\nnot good\tneg\n")  # no suffix: sniffed
+    data = load_data(DataConfig(dataset="glue/sst2", test_file=str(mine)), CLS)
+    assert data.summary()["sources"] == {"train": "glue/sst2[train]", "validation": "glue/sst2[validation]",
+                                         "test": str(mine)}
+    assert data.splits["test"].texts == ["fine indeed", "not good"]
+
+
+def test_long_texts_are_cut_as_they_are_read_and_tokenize_as_before(tmp_path, caplog):
+    """A cut text keeps its first max_seq_length tokens (all-MiniLM-L6-v2's WordPiece); shorter texts stay whole."""
+    import tfft
+    from tfft.tokenization import encode_texts
+
+    length, rng = 16, random.Random(0)
+    bound = DataConfig(max_seq_length=length).max_text_chars()
+    words = ["the", "Café", "naïve", "über-long", "x" * 150, "don't", "12,5", "日本語", "(a)", "\u00a0", "...",
+             "#tag"]
+    texts = ["".join(rng.choice(words) + rng.choice([" ", "  ", "\t", ""]) for _ in range(rng.randint(300, 900)))
+             for _ in range(40)] + ["a" * (bound + 1), "b " * bound, "c" * bound]
+    rows = "".join(f'"{text}",{i % 2}\n' for i, text in enumerate(texts))
+    with caplog.at_level(logging.WARNING):
+        read = read_splits(DataConfig(dataset=str(write(tmp_path / "train.csv", "text,label\n" + rows)),
+                                      max_seq_length=length), CLS)[0]["train"].texts
+    long = [i for i, text in enumerate(texts) if len(text.strip()) > bound]
+    assert [len(text) for text in read] == [min(len(text.strip()), bound) for text in texts] and len(long) > 30
+    assert read[-1] == texts[-1]  # exactly the bound: whole
+    assert [r.message for r in caplog.records] == [
+        f"{tmp_path / 'train.csv'}: cut {len(long)} texts to their first {bound} characters as they were read (100 a "
+        f"token of --max_seq_length={length}: the tokens kept are the same)"]
+    tokenizer = tfft.load_tokenizer("all-MiniLM-L6-v2")
+    whole = encode_texts(tokenizer, [text.strip() for text in texts], max_length=length)
+    cut = encode_texts(tokenizer, read, max_length=length)
+    assert [ids.tolist() for ids in whole.input_ids] == [ids.tolist() for ids in cut.input_ids]
+    assert list(whole.truncated) == list(cut.truncated)

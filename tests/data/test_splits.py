@@ -1,6 +1,7 @@
 """Splits: stratification keeps label proportions (checked with counts computed here), the seed reproduces
-them, NER splits by sentence, and label problems are named."""
+them, NER splits by sentence, carved splits are said and recorded, and label problems are named."""
 
+import logging
 from collections import Counter
 
 import pytest
@@ -16,7 +17,7 @@ def _examples(labels):
 
 
 def _split(found, seed=0, max_train=None):
-    return make_splits(found, val_fraction=0.1, test_fraction=0.2, seed=seed, max_train_examples=max_train)
+    return make_splits(found, val_fraction=0.1, test_fraction=0.2, seed=seed, max_train_examples=max_train)[0]
 
 
 def test_stratified_split_keeps_label_proportions_and_loses_nothing():
@@ -41,6 +42,22 @@ def test_predefined_splits_are_kept_and_a_lone_split_is_the_pool():
     assert _split(found)["test"].labels == ["b", "a", "a"]
     pool = _split({"test": _examples(["a", "b", "c", "d"] * 25)})
     assert {k: len(v) for k, v in pool.items()} == {"train": 70, "validation": 10, "test": 20}
+
+
+def test_sources_say_what_was_read_and_what_was_carved(caplog):
+    train = Examples(labels=["a", "b"] * 50, where=[f"d/train.csv:{i + 2}" for i in range(100)], texts=["t"] * 100)
+    with caplog.at_level(logging.WARNING, logger="tfft.data.splits"):
+        _, sources = make_splits({"train": train}, val_fraction=0.1, test_fraction=0.125, seed=3,
+                                 max_train_examples=None)
+    assert sources == {"train": "d/train.csv", "validation": "carved from train: 10%, seed 3",
+                       "test": "carved from train: 12.5%, seed 3"}
+    assert [(r.levelname, "--test_file" in r.message, "--validation_file" in r.message) for r in caplog.records] == [
+        ("WARNING", True, False), ("WARNING", False, True)]
+    assert "carved 12.5% of train (12 of 100 examples, seed 3) as the test split" in caplog.records[0].message
+    _, pool = make_splits({"test": train}, val_fraction=0.1, test_fraction=0.2, seed=0, max_train_examples=None)
+    assert pool == {"train": "carved from test (d/train.csv): the rest",
+                    "validation": "carved from test (d/train.csv): 10%, seed 0",
+                    "test": "carved from test (d/train.csv): 20%, seed 0"}
 
 
 def test_max_train_examples_is_stratified():

@@ -1,11 +1,13 @@
 """Every tfft head through save, reload, predict and export: the SavedModel (in-graph tokenizer, a CRF's Viterbi
-decoding in the graph) gives what the Python path gives from the saved best/ directory."""
+decoding in the graph) gives what the Python path gives from the saved best/ directory, and empty outputs for an
+empty batch."""
 
 import numpy as np
 import pytest
 import tensorflow_text  # noqa: F401  registers the WordPiece op the export's tokenizer needs
 
 from conftest import TINY_LABELS, TINY_MAX_LENGTH
+from test_module import assert_empty_batch_gives_empty_outputs
 from tfft.checkpoints.io import from_pretrained, save_pretrained
 from tfft.models import HeadConfig, head_task
 from tfft.serving.module import export_saved_model
@@ -31,7 +33,9 @@ def test_saved_head_predicts_the_same_after_reload_and_export(tmp_path, tiny_mod
     export_saved_model(from_pretrained(tmp_path / "best"), tokenizer, task=task, labels=TINY_LABELS[task],
                        max_length=TINY_MAX_LENGTH, export_dir=tmp_path / "export")
     python = ModelPredictor(tmp_path / "best", task=task, max_length=TINY_MAX_LENGTH).predict(TEXTS)
-    served = SavedModelPredictor(tmp_path / "export").predict(TEXTS)
+    predictor = SavedModelPredictor(tmp_path / "export")
+    served = predictor.predict(TEXTS)
+    assert_empty_batch_gives_empty_outputs({"serving_default": predictor.serve}, task, len(TINY_LABELS[task]))
     for ours, reference in zip(served, python):
         if task == "ner":
             assert ours["words"] == reference["words"]

@@ -22,7 +22,7 @@ from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks.metrics import entities
 from tfft.tokenization import load_tokenizer
 
-from conftest import TINY_MAX_LENGTH
+from conftest import TINY_LABELS, TINY_MAX_LENGTH
 
 TEXTS = [
     "The film was a delight from start to finish.", "", "   ", "Angela Merkel met Emmanuel Macron in Paris .",
@@ -85,8 +85,14 @@ def test_fresh_process_equals_the_python_path_for_ner(tiny_runs, tiny_exports):
     assert served["truncated"][-1] and served["word_count"][-1] == TINY_MAX_LENGTH - 2
 
 
-def test_predict_ids_takes_int32_and_int64_and_gives_the_model_logits(tiny_runs, tiny_exports):
-    loaded = tf.saved_model.load(str(tiny_exports["classification"]))
+@pytest.fixture(scope="module")
+def loaded_exports(tiny_exports) -> dict:
+    """Each tiny export loaded once, with plain tf.saved_model.load."""
+    return {task: tf.saved_model.load(str(export)) for task, export in tiny_exports.items()}
+
+
+def test_predict_ids_takes_int32_and_int64_and_gives_the_model_logits(tiny_runs, loaded_exports):
+    loaded = loaded_exports["classification"]
     model = ModelPredictor(tiny_runs["classification"] / "best", task="classification", max_length=8).model
     ids = tf.constant([[101, 7592, 2088, 102], [101, 7592, 102, 0]])
     mask = tf.cast(ids > 0, tf.int32)
@@ -95,8 +101,40 @@ def test_predict_ids_takes_int32_and_int64_and_gives_the_model_logits(tiny_runs,
         out = loaded.signatures[name](input_ids=tf.cast(ids, dtype), attention_mask=tf.cast(mask, dtype),
                                       token_type_ids=tf.zeros_like(ids, dtype))
         np.testing.assert_allclose(out["logits"].numpy(), expected, atol=1e-5)
-    pair_inputs = tf.saved_model.load(str(tiny_exports["pair"])).signatures["predict_ids"].structured_input_signature
+    pair_inputs = loaded_exports["pair"].signatures["predict_ids"].structured_input_signature
     assert set(pair_inputs[1]) == {"input_ids", "attention_mask"}  # DistilBERT has no token type ids
+
+
+def described(outputs: dict) -> dict[str, tuple[str, list[int]]]:
+    return {name: (value.dtype.name, value.shape.as_list()) for name, value in outputs.items()}
+
+
+def assert_empty_batch_gives_empty_outputs(signatures, task: str, labels: int) -> None:
+    """The signatures (of a loaded SavedModel: graphs only, no tfft code runs) called with an empty batch, no texts
+    or ids [0, 7], give empty outputs of the dtypes and shapes README 'Serve' documents."""
+    if task == "ner":
+        expected = {name: ("int32", [0, 0]) for name in ("word_start", "word_end", "entity_start", "entity_end")}
+        expected |= {"word_tag": ("string", [0, 0]), "entity_type": ("string", [0, 0]),
+                     "word_score": ("float32", [0, 0]), "entity_score": ("float32", [0, 0]),
+                     "word_count": ("int32", [0]), "entity_count": ("int32", [0])}
+        logits = [0, 7, labels]
+    else:
+        expected = {"probabilities": ("float32", [0, labels]), "label_id": ("int32", [0]), "label": ("string", [0])}
+        logits = [0, labels]
+    empty = tf.constant([], tf.string)
+    texts = {"text": empty} | ({"text_pair": empty} if task == "pair" else {})
+    assert described(signatures["serving_default"](**texts)) == expected | {"truncated": ("bool", [0])}
+    for name, dtype in (("predict_ids", tf.int32), ("predict_ids_int64", tf.int64)):
+        if name in signatures:
+            ids = {key: tf.zeros([0, 7], dtype) for key in signatures[name].structured_input_signature[1]}
+            assert described(signatures[name](**ids)) == {"logits": ("float32", logits)}
+
+
+@pytest.mark.parametrize("task", ["classification", "pair", "ner"])
+def test_every_signature_answers_an_empty_batch_with_empty_outputs(task, loaded_exports):
+    signatures = loaded_exports[task].signatures
+    assert sorted(signatures) == ["predict_ids", "predict_ids_int64", "serving_default"]
+    assert_empty_batch_gives_empty_outputs(signatures, task, len(TINY_LABELS[task]))
 
 
 def test_saved_model_cli_lists_the_documented_signatures(tiny_exports):
@@ -216,21 +254,34 @@ def test_in_graph_entity_decoding_equals_the_metrics_reading(minilm_dir, tmp_pat
                                    atol=1e-6)
 
 
-def test_non_string_input_to_the_text_signature_is_a_clear_error(tiny_exports):
-    serve = tf.saved_model.load(str(tiny_exports["classification"])).signatures["serving_default"]
+def test_non_string_input_to_the_text_signature_is_a_clear_error(loaded_exports):
+    serve = loaded_exports["classification"].signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor but is a int32"):
         serve(text=tf.constant([1, 2]))
 
 
-def test_an_existing_export_is_kept_unless_overwrite(tiny_runs, tmp_path):
+def test_overwrite_replaces_only_a_tfft_export_and_never_deletes_a_users_file(tiny_runs, tmp_path):
+    from tfft.config import ConfigFlagError
+
     target = tmp_path / "export"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    with pytest.raises(ServingError, match="already exists; pass --overwrite"):
+    for overwrite in (False, True):  # not an export: refused either way, naming what is there
+        with pytest.raises(ConfigFlagError, match=r"export: not empty and not a tfft export \(it holds keep.txt\)"):
+            export_run(tiny_runs["classification"], target, overwrite=overwrite)
+    (target / "keep.txt").unlink()
+    export_run(tiny_runs["classification"], target)
+    with pytest.raises(ConfigFlagError, match="holds a tfft export; pass --overwrite to replace it$"):
         export_run(tiny_runs["classification"], target)
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigFlagError, match="holds a tfft export and also keep.txt, not written by tfft, which "
+                                              "replacing the export would delete: move them elsewhere first"):
+        export_run(tiny_runs["classification"], target, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()
+    before = (target / "saved_model.pb").stat().st_ino
     export_run(tiny_runs["classification"], target, overwrite=True)
-    assert (target / "saved_model.pb").is_file() and not (target / "keep.txt").exists()
+    assert (target / "saved_model.pb").stat().st_ino != before
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging leftovers
 
 

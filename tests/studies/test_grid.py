@@ -1,5 +1,6 @@
 """Grid search: parsing, the combinations, the pick and its tie rule, resuming, the refit, HParams, bad input."""
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -186,6 +187,12 @@ def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model,
     assert run_sweep(config)["pick"] == result["pick"] and calls == []  # all done: nothing runs again
     with pytest.raises(GridError, match="another grid"):
         run_sweep(SweepConfig(base, "lr=1e-3", str(tmp_path / "sweep")))
+    # --overwrite removes what the sweep wrote (every entry of it is listed) and keeps a file the user added
+    assert {p.name for p in (tmp_path / "sweep").iterdir()} <= grid.SWEEP_ENTRIES
+    (tmp_path / "sweep" / "notes.txt").write_text("mine")
+    run_sweep(dataclasses.replace(config, grid="lr=1e-3", refit=False, overwrite=True))
+    assert (tmp_path / "sweep" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "sweep" / "runs").iterdir()) == ["lr=1e-3"]
 
 
 @pytest.mark.parametrize("grid_flag,message", [

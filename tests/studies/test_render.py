@@ -129,3 +129,22 @@ def test_ner_png_wraps_long_sentences_inside_the_figure(tmp_path):
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, artist
     assert any(text.get_text().endswith("…") for text in figure.texts)
     assert_png(render.ner_png([long], tmp_path / "long.png"), render.ner_figsize([long]))
+
+
+def test_mistakes_html_captions_each_mistake_and_marks_it_like_the_examples():
+    ner = [{**record, "index": i, "where": f"dev.conll:{3 + i}", "confidence": 0.9 - i / 10}
+           for i, record in enumerate(NER)]
+    fragment = render.mistakes_html(ner)
+    assert re.findall(r'<p class="mistake"><b>#(\d+)</b> \(([^,]+), confidence ([0-9.]+)\)</p>', fragment) == [
+        ("0", "dev.conll:3", "0.900"), ("1", "dev.conll:4", "0.800")]
+    assert marks(fragment, "gold") == marks(render.ner_html(NER), "gold")  # the examples' marks, hand-checked above
+    assert marks(fragment, "predicted") == marks(render.ner_html(NER), "predicted")
+    assert fragment.count('class="legend"') == 1 and "**" not in fragment
+    wrong = {**CLASSIFICATION[0], "index": 7, "where": "test.csv:9", "probability": 0.8, "gold_probability": 0.2}
+    del wrong["probabilities"]
+    fragment = render.mistakes_html([wrong])
+    assert '<p class="mistake"><b>#7</b> (test.csv:9, p(predicted) 0.800, p(gold) 0.200)</p>' in fragment
+    assert "gold <b>positive</b>, predicted <b>negative</b>" in fragment and "&lt;script&gt;" in fragment
+    assert re.findall(r'<div class="(bar(?: gold)?)" style="width: ([0-9.]+)%">', fragment) == [
+        ("bar", "80.0"), ("bar gold", "20.0")]
+    assert render.mistakes_html([]) == "<p>No mistakes.</p>"

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import pytest
 
@@ -13,7 +14,7 @@ from conftest import error_line
 from tfft.runs import RunError
 from tfft.studies.baselines import run_baseline
 from tfft.studies.evaluation import EvalConfig, evaluate_run
-from tfft.studies.report import write_report
+from tfft.studies.report import MISTAKES_SHOWN, write_report
 
 
 def _table(markdown: str, first_header: str) -> list[list[str]]:
@@ -33,11 +34,64 @@ def _table(markdown: str, first_header: str) -> list[list[str]]:
 def reported_run(trained_runs, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("reported") / "run"
     shutil.copytree(trained_runs["classification"], run_dir)
+    summary = json.loads((run_dir / "data_summary.json").read_text())
+    summary.pop("sources", None)  # a run from before data_summary.json recorded where its splits came from
+    (run_dir / "data_summary.json").write_text(json.dumps(summary))
     for kind in ("majority", "tfidf_logreg"):
         run_baseline(kind, run_dir)
     evaluate_run(EvalConfig(run_dir=str(run_dir), examples=3))
     write_report(run_dir)
     return run_dir
+
+
+SOURCES = {"train": "data/wnut/wnut17train.conll", "validation": "data/wnut/emerging.dev.conll",
+           "test": "carved from train: 10%, seed 0"}
+
+
+@pytest.fixture(scope="module")
+def reported_ner_run(trained_runs, tmp_path_factory):
+    """The NER run, evaluated and reported, its data_summary.json naming the splits' sources (a carved test split)."""
+    run_dir = tmp_path_factory.mktemp("reported-ner") / "run"
+    shutil.copytree(trained_runs["ner"], run_dir)
+    summary = json.loads((run_dir / "data_summary.json").read_text())
+    (run_dir / "data_summary.json").write_text(json.dumps({**summary, "sources": SOURCES}))
+    evaluate_run(EvalConfig(run_dir=str(run_dir), examples=2, errors=5))
+    write_report(run_dir)
+    return run_dir
+
+
+class Elements(HTMLParser):
+    """Every element of a page in document order: {"tag", "class", "style", "text" (nested text included),
+    "section" (the text of the last h2 / h3 before it), "parents" (the elements around it)}."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.elements, self.open, self.section = [], [], None
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        element = {"tag": tag, "class": attrs.get("class", ""), "style": attrs.get("style", ""), "text": "",
+                   "section": self.section, "parents": list(self.open)}
+        self.elements.append(element)
+        if tag not in self.VOID:
+            self.open.append(element)
+
+    def handle_endtag(self, tag):
+        element = self.open.pop()
+        assert element["tag"] == tag, (element, tag)
+        if tag in ("h2", "h3"):
+            self.section = element["text"]
+
+    def handle_data(self, data):
+        for element in self.open:
+            element["text"] += data
+
+    def in_section(self, prefix: str) -> list[dict]:
+        return [e for e in self.elements if (e["section"] or "").startswith(prefix)]
 
 
 def test_run_report_numbers_come_from_the_json_files(reported_run):
@@ -81,6 +135,62 @@ def test_run_report_plots_are_pngs_and_the_html_embeds_them(reported_run):
 
 def pathlib_name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+def test_the_mistakes_are_html_marked_like_the_example_predictions(reported_run, reported_ner_run):
+    """report.html draws errors.jsonl's mistakes as HTML, no Markdown: each number in bold with its place; a
+    classification mistake with its gold and predicted label and their probability bars, an NER one with its gold
+    and predicted entities marked (predicted ones not in gold marked wrong). report.md keeps the Markdown."""
+    for run_dir in (reported_run, reported_ner_run):
+        page = (run_dir / "report.html").read_text()
+        assert "**" not in page
+        lines = (run_dir / "eval" / "test" / "errors.jsonl").read_text().splitlines()
+        mistakes = [json.loads(line) for line in lines][:MISTAKES_SHOWN]
+        assert mistakes
+        section = Elements(page).in_section("Most confident mistakes")
+        captions = [e for e in section if e["class"] == "mistake"]
+        assert [c["text"].split(" (")[0] for c in captions] == [f"#{m['index']}" for m in mistakes]
+        assert [e["text"] for e in section if e["tag"] == "b" and e["parents"][-1] in captions] == [
+            f"#{m['index']}" for m in mistakes]
+        assert all(m["where"] in c["text"] for m, c in zip(mistakes, captions))
+        markdown = (run_dir / "report.md").read_text()
+        if "words" not in mistakes[0]:
+            assert [e["text"] for e in section if e["tag"] == "b" and e["parents"][-1]["class"] == "labels"] == [
+                label for m in mistakes for label in (m["gold"], m["predicted"])]
+            assert [(e["class"], e["style"]) for e in section if e["class"].startswith("bar")] == [
+                bar for m in mistakes for bar in (("bar", f"width: {100 * m['probability']:.1f}%"),
+                                                  ("bar gold", f"width: {100 * m['gold_probability']:.1f}%"))]
+            continue
+        assert any(m["gold_entities"] for m in mistakes) and any(m["predicted_entities"] for m in mistakes)
+        sentences = [e for e in section if e["class"] == "line"]
+        assert len(sentences) == 2 * len(mistakes)
+        for m, gold_line, predicted_line in zip(mistakes, sentences[::2], sentences[1::2]):
+            gold = [(e["type"], e["text"]) for e in m["gold_entities"]]
+            for line, row, spans in ((gold_line, "gold", m["gold_entities"]),
+                                     (predicted_line, "predicted", m["predicted_entities"])):
+                assert line["text"].startswith(row)
+                marked = [e for e in section if e["tag"] == "mark" and line in e["parents"]]
+                types = [next(t["text"] for t in section if t["tag"] == "span" and e in t["parents"]) for e in marked]
+                assert [(kind, e["text"].removesuffix(f" {kind}"), e["class"]) for e, kind in zip(marked, types)] == [
+                    (s["type"], s["text"], "entity" if (s["type"], s["text"]) in gold else "entity wrong")
+                    for s in spans]
+            assert f"- **#{m['index']}** ({m['where']}, confidence {m['confidence']:.3f})" in markdown
+
+
+def test_the_splits_sources_are_shown_and_a_carved_test_split_is_flagged(reported_run, reported_ner_run):
+    markdown = (reported_ner_run / "report.md").read_text()
+    sizes = json.loads((reported_ner_run / "data_summary.json").read_text())["splits"]
+    assert _table(markdown, "split") == [[split, str(sizes[split]["examples"]), source]
+                                         for split, source in SOURCES.items()]
+    warning = "test split carved from train: 10%, seed 0 — not an independent test set"
+    assert f"**Warning: {warning}**" in markdown
+    assert markdown.index("| model |") < markdown.index("| split |") < markdown.index("## Training curves")
+    results = Elements((reported_ner_run / "report.html").read_text()).in_section("Results")
+    assert [e["text"] for e in results if e["class"] == "warning"] == [f"Warning: {warning}"]
+    assert set(SOURCES.values()) <= {e["text"] for e in results if e["tag"] == "td"}
+    older = (reported_run / "report.md").read_text()  # no "sources" in its data_summary.json: nothing shown
+    assert "| split |" not in older and "Warning" not in older
+    assert not [e for e in Elements((reported_run / "report.html").read_text()).elements if e["class"] == "warning"]
 
 
 def test_a_sweep_report_ranks_the_runs_as_sweep_json(tiny_model, tmp_path):

@@ -66,3 +66,12 @@ def test_skip_skips_and_counts_the_planted_update_and_finishes(tiny_model, tmp_p
     reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
     assert all(np.isfinite(reader.get_tensor(name)).all() for name in reader.get_variable_to_shape_map()
                if name.startswith("model/"))
+
+
+def test_progress_line_says_where_the_run_is_and_the_time_left_at_its_pace():
+    from tfft.training.loop import progress_line
+
+    numbers = {"loss": 0.56941, "learning_rate": 8.43e-5, "examples_per_second": 28.14}
+    # 40 - 10 = 30 updates in 60 s: 2 s each, 74 left: 148 s
+    assert progress_line(40, 114, 10, 60.0, numbers) == ("update 40/114 (35%): loss 0.5694, lr 8.4e-05, 28.1 "
+                                                         "examples/s, 2:28 left")

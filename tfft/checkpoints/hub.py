@@ -74,6 +74,12 @@ def is_local(name_or_path: str | os.PathLike) -> bool:
     return pathlib.Path(name_or_path).expanduser().is_dir() or str(name_or_path).lower() in PACKAGED
 
 
+def looks_like_path(name: str | os.PathLike) -> bool:
+    """A name that can only be a local path, never an 'org/name' Hub id: ./x, /x, ~/x or a/b/c."""
+    name = str(name)
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
 def resolve(name_or_path: str | os.PathLike, revision: str | None = None) -> pathlib.Path:
     """A local model directory for a path, a packaged model name or a Hub id."""
     path = pathlib.Path(name_or_path).expanduser()
@@ -84,6 +90,6 @@ def resolve(name_or_path: str | os.PathLike, revision: str | None = None) -> pat
         return _packaged_dir(name)
     if path.exists():
         raise ModelNotFoundError(f"{path}: is a file; expected a model directory holding config.json and weights")
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an 'org/name' Hub id
+    if looks_like_path(name):
         raise ModelNotFoundError(f"{path}: no such model directory")
     return _hub_dir(name, revision)

@@ -24,15 +24,18 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Data:
-    """A task's three splits and its label space."""
+    """A task's three splits, its label space, and where each split comes from ({split: source}: a file, a Hub
+    split, or how it was carved, e.g. 'carved from train: 10%, seed 0')."""
 
     task: object
     splits: dict[str, Examples]
     labels: LabelSpace
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
-        """Examples and label counts per split: recorded in the run directory."""
-        return {"task": self.task.name, "labels": list(self.labels.names), "splits": summary(self.splits)}
+        """Where each split comes from, examples and label counts per split: recorded in the run directory."""
+        return {"task": self.task.name, "labels": list(self.labels.names), "sources": dict(self.sources),
+                "splits": summary(self.splits)}
 
     def class_counts(self) -> np.ndarray:
         """Training examples (tokens, for NER) per label id, for class weighting."""
@@ -42,8 +45,8 @@ class Data:
 
 def load_data(config: DataConfig, task) -> Data:
     found, names = read_splits(config, task)
-    splits = make_splits(found, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                         seed=config.seed, max_train_examples=config.max_train_examples)
+    splits, sources = make_splits(found, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                                  seed=config.seed, max_train_examples=config.max_train_examples)
     splits["train"] = drop_label_share(splits["train"], config.label_fractions(), config.seed)
     labels = task.label_space(splits["train"], given=names)
     if labels:  # masked-LM corpora have none
@@ -52,7 +55,8 @@ def load_data(config: DataConfig, task) -> Data:
         log.info("--train_on_validation: training on %d train + %d validation examples", len(splits["train"]),
                  len(splits["validation"]))
         splits["train"] = splits["train"].concat(splits["validation"])
-    return Data(task, splits, labels)
+        sources["train"] = f"{sources['train']} + {sources['validation']}"
+    return Data(task, splits, labels, sources)
 
 
 def encode_data(data: Data, tokenizer, *, max_length: int, label_all_subtokens: bool = False,

@@ -9,10 +9,11 @@ and -DOCSTART- blocks (CoNLL).
 """
 
 import csv
-import io
+import itertools
 import json
 import pathlib
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from tfft.data.examples import DataError, Examples
@@ -20,6 +21,7 @@ from tfft.tasks.ner import check_tag, iob1_to_iob2, starts_with_inside
 
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 SNIFF_DELIMITERS = ("\t", ",", ";", "|")
+SNIFF_LINES = 200  # lines a separator is sniffed from
 QUOTING = ("auto", "csv", "none")
 TAG_SCHEMES = ("auto", "iob1", "iob2")
 JSON_SPACE = re.compile(r"[ \t\n\r]*")  # the whitespace JSON allows between values
@@ -51,21 +53,44 @@ def read_text(path: pathlib.Path) -> str:
     return text
 
 
+def lines_of(text: str) -> Iterator[str]:
+    """The text's lines, each with its '\\n' (the last may lack one), made one at a time: a list of them, or an
+    io.StringIO (4 bytes a character), would copy a file of one 100-million-character row whole."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
 def sniff_delimiter(path: pathlib.Path, text: str) -> str:
-    """By extension (.csv ',', .tsv tab), else the candidate found the same number of times on every line."""
+    """By extension (.csv ',', .tsv tab), else the candidate found the same number of times on every one of the
+    first lines, else the one that splits them into a table of equal rows as CSV quotes it (a quoted field may hold
+    the separator)."""
     if path.suffix.lower() in DELIMITERS:
         return DELIMITERS[path.suffix.lower()]
-    sample = [line for line in text.split("\n")[:200] if line.strip()]
+    head = list(itertools.islice(lines_of(text), SNIFF_LINES + 1))
+    sample, cut = [line for line in head[:SNIFF_LINES] if line.strip()], len(head) > SNIFF_LINES
     for candidate in SNIFF_DELIMITERS:
         counts = {line.count(candidate) for line in sample}
         if len(counts) == 1 and counts.pop() > 0:
             return candidate
+    for candidate in SNIFF_DELIMITERS:
+        rows = [row for row in _csv_reader(sample, candidate, len(text)) if any(field.strip() for field in row)]
+        widths = {len(row) for row in (rows[:-1] if cut else rows)}  # a cut sample may end inside a quoted field
+        if len(widths) == 1 and widths.pop() > 1:
+            return candidate
     raise DataError(f"{path}: cannot tell the column separator (tried tab, ',', ';', '|'); set --delimiter")
 
 
+def _csv_reader(lines, delimiter: str, size: int, **options):
+    """csv.reader, allowing fields of up to `size` characters (the default limit, 131072, refuses long documents)."""
+    csv.field_size_limit(max(csv.field_size_limit(), size))
+    return csv.reader(lines, delimiter=delimiter, **options)
+
+
 def _parse_csv(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
-    csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # the default, 131072, refuses long documents
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = _csv_reader(lines_of(text), delimiter, len(text))
     rows, lines, line = [], [], 1
     for row in reader:
         if any(field.strip() for field in row):
@@ -77,9 +102,10 @@ def _parse_csv(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
 
 def _parse_plain(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
     rows, lines = [], []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(lines_of(text), start=1):
         if line.strip():
             rows.append(line.split(delimiter))
+            rows[-1][-1] = rows[-1][-1].removesuffix("\n")  # the last field's, not a copy of the whole line
             lines.append(number)
     return rows, lines
 
@@ -87,7 +113,7 @@ def _parse_plain(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]
 def _is_rfc4180(text: str, delimiter: str) -> bool:
     """Whether the text is CSV as RFC 4180 quotes it: a quote opens a field and closes it before a separator."""
     try:
-        for _ in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
+        for _ in _csv_reader(lines_of(text), delimiter, len(text), strict=True):
             pass
     except csv.Error:
         return False
@@ -106,14 +132,15 @@ def read_delimited(path: pathlib.Path, *, delimiter: str | None = None, quoting:
         raise DataError(f"--delimiter={delimiter!r}: expected one character (a tab: --delimiter=$'\\t' in bash)")
     text = read_text(path)
     delimiter = delimiter or sniff_delimiter(path, text)
-    quoted, plain = _parse_csv(text, delimiter), _parse_plain(text, delimiter)
-    if quoting == "auto":
-        embedded = any(delimiter in field or "\n" in field for row in quoted[0] for field in row)
-        plain_wins = _first_inconsistent(plain[0]) is None and (
-            _first_inconsistent(quoted[0]) is not None
-            or (embedded and len(plain[0]) > len(quoted[0]) and not _is_rfc4180(text, delimiter)))
-        quoting = "none" if plain_wins else "csv"
-    rows, lines = plain if quoting == "none" else quoted
+    rows, lines = _parse_csv(text, delimiter) if quoting != "none" else _parse_plain(text, delimiter)
+    if quoting == "auto":  # plain splitting can win only where quoting gave no table or quoted a separator
+        embedded = any(delimiter in field or "\n" in field for row in rows for field in row)
+        if embedded or _first_inconsistent(rows) is not None:
+            plain = _parse_plain(text, delimiter)
+            if _first_inconsistent(plain[0]) is None and (
+                    _first_inconsistent(rows) is not None
+                    or (embedded and len(plain[0]) > len(rows) and not _is_rfc4180(text, delimiter))):
+                rows, lines = plain
     if not rows:
         raise DataError(f"{path}: no rows, only blank lines and separators")
     bad = _first_inconsistent(rows)
@@ -147,17 +174,18 @@ def _element_lines(text: str, count: int) -> list[int]:
     return lines
 
 
-def read_jsonl(path: pathlib.Path) -> tuple[list[dict], list[int]]:
-    """JSON Lines (one object per line); a .json file may instead hold one array of objects."""
+def read_jsonl(path: pathlib.Path, *, array: bool | None = None) -> tuple[list[dict], list[int]]:
+    """JSON Lines (one object per line); with `array` (by default: a .json file) the file may instead hold one array
+    of objects."""
     text = read_text(path)
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+    if (path.suffix.lower() == ".json" if array is None else array) and text.lstrip().startswith("["):
         records = _parse_json(text, path, 1)
         lines = _element_lines(text, len(records))
     else:
         records, lines = [], []
-        for number, line in enumerate(text.split("\n"), start=1):
+        for number, line in enumerate(lines_of(text), start=1):
             if line.strip():
-                records.append(_parse_json(line, path, number))
+                records.append(_parse_json(line.removesuffix("\n"), path, number))
                 lines.append(number)
     escapes = "\\u" in text
     for record, number in zip(records, lines):
@@ -190,8 +218,9 @@ def read_conll(path: pathlib.Path, *, tag_scheme: str = "auto") -> tuple[Example
             tag_lines.append(list(current_lines))
         current.clear(), current_tags.clear(), current_lines.clear()
 
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
-        fields = line.split()
+    for number, line in enumerate(lines_of(read_text(path)), start=1):
+        # the token, and the rest, whose last field is the tag: line.split() would make a string of every field
+        fields = line.split(None, 1)
         if not fields:
             close()
             continue
@@ -199,12 +228,14 @@ def read_conll(path: pathlib.Path, *, tag_scheme: str = "auto") -> tuple[Example
             close()
             continue
         if len(fields) < 2:
-            raise DataError(f"{path}:{number}: expected a token and a tag separated by whitespace, found {line!r}")
-        problem = check_tag(fields[-1])
+            found = line.removesuffix("\n")
+            raise DataError(f"{path}:{number}: expected a token and a tag separated by whitespace, found {found!r}")
+        tag = fields[1].rsplit(None, 1)[-1]
+        problem = check_tag(tag)
         if problem:
             raise DataError(f"{path}:{number}: {problem}")
         current.append(fields[0])
-        current_tags.append(fields[-1])
+        current_tags.append(tag)
         current_lines.append(number)
     close()
     converted = 0

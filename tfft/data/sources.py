@@ -1,16 +1,22 @@
-"""Where examples come from: the embedded sample, a local file or directory, or a Hugging Face Hub data set.
+"""Where examples come from: the embedded sample, a local file or directory, a Hugging Face Hub data set, and the
+files --train_file / --validation_file / --test_file name (they replace or complete the --dataset's splits).
 
 `read_splits(config, task)` returns the splits as found ({'train': Examples, ...}); making the missing
-ones is tfft/data/splits.py's job.
+ones is tfft/data/splits.py's job. A file's format is --format, else its suffix, else what its content looks
+like (JSON, CoNLL token-tag lines, a delimited table). A directory is read by file names: a file whose name names
+a split is read (or, when its content is no format tfft reads, the run stops naming the flag that takes it), and
+the other files are listed in one warning.
 """
 
 import dataclasses
+import itertools
+import json
 import logging
 import pathlib
 import re
 
 from tfft.data.examples import DataError, Examples
-from tfft.data.readers import read_conll, read_delimited, read_jsonl, read_text, sniff_delimiter
+from tfft.data.readers import DELIMITERS, lines_of, read_conll, read_delimited, read_jsonl, read_text, sniff_delimiter
 from tfft.tasks.ner import check_tag
 
 log = logging.getLogger(__name__)
@@ -18,8 +24,20 @@ log = logging.getLogger(__name__)
 SAMPLE_DIR = pathlib.Path(__file__).parent / "sample"
 SPLIT_WORDS = {"train": "train", "training": "train", "dev": "validation", "val": "validation",
                "valid": "validation", "validation": "validation", "test": "test", "testing": "test"}
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".conll")
+SPLIT_FLAGS = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
+FORMATS = ("csv", "tsv", "txt", "jsonl", "json", "conll")  # --format values besides 'auto'; each also a suffix
+DATA_SUFFIXES = tuple(f".{name}" for name in FORMATS)
 LABEL_NAME_FILES = ("classes.txt", "labels.txt", "label_names.txt")
+DOC_NAMES = ("readme", "source", "license", "licence", "citation", "changelog", "notice")  # name up to the first dot
+# A text is cut to this many characters per --max_seq_length token while it is read (it is truncated to that many
+# tokens anyway, and tokenizing one row of 100 million characters took 13.9 GB). A WordPiece token is a piece of a
+# word of at most 100 characters (a longer word is one [UNK]: max_input_chars_per_word), so the words that make the
+# first max_seq_length tokens end inside the cut, and tokenize as before, unless the text runs near 100 characters a
+# token: long runs of whitespace or of characters the tokenizer drops, or words over 100 characters. English runs
+# 4.1-4.6 characters a token (all-MiniLM-L6-v2 on 3,000 texts each of SST-2, AG News and emotion; 7.25 at most).
+# In a pair with a cut text, the odd token of an odd budget may go to the other text when both run past half the
+# budget ('longest_first' truncation gives it to the longer, and the cut may hide which that is).
+CHARS_PER_TOKEN = 100
 
 # Column names tried, in order, when a column is not given (case-insensitive).
 TEXT_NAMES = ("text", "sentence", "sentence1", "review", "content", "document", "tweet", "question1", "text_a",
@@ -45,7 +63,11 @@ HUB_ALIASES = {
 class DataConfig:
     """Where the data is and how to read and split it. Field names are the training CLI's flag names."""
 
-    dataset: str = "sample"
+    dataset: str | None = "sample"  # None: --train_file / --validation_file / --test_file give the splits
+    train_file: str | None = None
+    validation_file: str | None = None
+    test_file: str | None = None
+    format: str = "auto"  # of every file read: one of FORMATS, or 'auto' (the suffix, else the content)
     text_column: str | None = None  # name or 0-based index; 'a,b' joins several columns with a space
     text_pair_column: str | None = None
     label_column: str | None = None
@@ -61,8 +83,16 @@ class DataConfig:
     strict: bool = False
     train_label_fraction: str | None = None  # 'label:fraction,...': keep that share of a class's training examples
     train_on_validation: bool = False  # train on train + validation (the refit of a study)
+    max_seq_length: int | None = None  # texts are cut to CHARS_PER_TOKEN characters a token as they are read
 
     def __post_init__(self):
+        if self.dataset is None and not self.split_files():
+            raise DataError("no data: expected --dataset, or --train_file (with --validation_file / --test_file, or "
+                            "without: the missing splits are carved from it)")
+        if self.format not in ("auto", *FORMATS):
+            raise DataError(f"--format={self.format!r}: expected auto or one of {', '.join(FORMATS)}")
+        if self.max_seq_length is not None and self.max_seq_length < 1:
+            raise DataError(f"--max_seq_length={self.max_seq_length}: expected at least 1")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise DataError(f"--{name}={getattr(self, name)}: expected a fraction strictly between 0 and 1")
@@ -90,10 +120,25 @@ class DataConfig:
             fractions[label] = fraction
         return fractions
 
+    def split_files(self) -> dict[str, str]:
+        """{split: file} of the --train_file, --validation_file and --test_file given."""
+        return {split: getattr(self, flag) for split, flag in SPLIT_FLAGS.items() if getattr(self, flag)}
+
+    def description(self) -> str:
+        """The data in a few words, for reports: --dataset and the split files given beside or instead of it."""
+        files = [f"{split} {path}" for split, path in (("train", self.train_file), ("validation",
+                 self.validation_file), ("test", self.test_file)) if path]
+        return ", ".join(filter(None, [self.dataset, *files]))
+
+    def max_text_chars(self) -> int | None:
+        """How long a text may be when it is read (see CHARS_PER_TOKEN); None: as long as it is."""
+        return None if self.max_seq_length is None else CHARS_PER_TOKEN * self.max_seq_length
+
 
 def split_of(path: pathlib.Path) -> str | None:
-    """'train.tsv' -> train, 'dev.txt' -> validation, 'msr_paraphrase_test.txt' -> test."""
-    found = {SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", path.stem.lower()) if w in SPLIT_WORDS}
+    """The split a file's whole name names: 'train.tsv' -> train, 'dev.txt' -> validation, 'msr_paraphrase_test.txt'
+    and 'emerging.test.annotated' -> test, 'wnut17train.conll' -> train."""
+    found = {SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", path.name.lower()) if w in SPLIT_WORDS}
     return found.pop() if len(found) == 1 else None
 
 
@@ -180,14 +225,30 @@ def _resolve_column(spec: str | None, header: list[str] | None, default_names: t
     return indices
 
 
-def _guess_columns(rows: list[list[str]], pair: bool) -> tuple[list[int], list[int] | None, list[int]]:
-    """No header, no flags: the label is the column with the fewest distinct values, the text the longest."""
-    width = len(rows[0])
-    distinct = [len({row[c] for row in rows}) for c in range(width)]
-    label = min(range(width), key=lambda c: (distinct[c], c))
-    mean_length = {c: sum(len(row[c]) for row in rows) / len(rows) for c in range(width) if c != label}
-    texts = sorted(sorted(mean_length, key=mean_length.get, reverse=True)[: 2 if pair else 1])
-    return [texts[0]], [texts[1]] if pair and len(texts) > 1 else None, [label]
+def _guess_columns(rows: list[list[str]], header: list[str] | None, path, text: list[int] | None,
+                   pair: list[int] | None, label: list[int] | None,
+                   task_pair: bool) -> tuple[list[int], list[int] | None, list[int]]:
+    """The columns no flag or header name chose, from the others: the label is the one with the fewest distinct
+    values, the text (and pair) the longest on average. A column whose every value is distinct is no label."""
+    free = [c for c in range(len(rows[0])) if c not in (text or []) + (pair or []) + (label or [])]
+    missing = ["label"] * (label is None) + ["text"] * (text is None) + ["text_pair"] * (task_pair and pair is None)
+    if len(free) < len(missing):
+        raise DataError(f"{path}: no column is left for the {missing[-1].replace('_', ' ')} (the file has "
+                        f"{len(rows[0])}); set --{missing[-1]}_column")
+    if label is None:
+        distinct = {c: len({row[c] for row in rows}) for c in free}
+        label = [min(free, key=lambda c: (distinct[c], c))]
+        if distinct[label[0]] == len(rows) > 1:
+            name = repr(header[label[0]]) if header else label[0]
+            raise DataError(f"{path}: column {name} cannot be the label: every value in it is distinct ({len(rows)} "
+                            f"distinct values in {len(rows)} rows), and a label repeats its classes; set "
+                            "--label_column")
+        free.remove(label[0])
+    mean_length = {c: sum(len(row[c]) for row in rows) / len(rows) for c in free}
+    longest = sorted(sorted(mean_length, key=mean_length.get, reverse=True)[: len(missing) - ("label" in missing)])
+    text = text or [longest.pop(0)]
+    pair = (pair or [longest.pop(0)]) if task_pair else None
+    return text, pair, label
 
 
 def _join_columns(row, cols: list) -> str:
@@ -197,7 +258,8 @@ def _join_columns(row, cols: list) -> str:
 
 def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, source, text_cols, pair_cols,
                         label_cols, config: DataConfig) -> Examples:
-    texts, pairs, labels, where, skipped = [], [] if pair_cols else None, [], [], 0
+    texts, pairs, labels, where, skipped, cut = [], [] if pair_cols else None, [], [], 0, 0
+    limit = config.max_text_chars()
     for row, line in zip(rows, lines):
         text = _join_columns(row, text_cols)
         pair_text = _join_columns(row, pair_cols) if pair_cols else None
@@ -212,6 +274,9 @@ def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, sou
                 raise DataError(f"{place}: empty text (drop --strict to skip such rows with a warning)")
             skipped += 1
             continue
+        if limit is not None:
+            cut += (len(text) > limit) + (pair_text is not None and len(pair_text) > limit)
+            text, pair_text = text[:limit], pair_text and pair_text[:limit]
         texts.append(text)
         if pairs is not None:
             pairs.append(pair_text)
@@ -219,6 +284,10 @@ def _examples_from_rows(rows: list[dict[int, str]] | list[list[str]], lines, sou
         where.append(place)
     if skipped:
         log.warning("%s: skipped %d rows with an empty text (--strict makes this an error)", source, skipped)
+    if cut:
+        log.warning("%s: cut %d texts to their first %d characters as they were read (%d a token of "
+                    "--max_seq_length=%d: the tokens kept are the same)", source, cut, limit, CHARS_PER_TOKEN,
+                    config.max_seq_length)
     if not texts:
         raise DataError(f"{source}: no examples with text")
     return Examples(labels=labels, where=where, texts=texts, text_pairs=pairs)
@@ -241,8 +310,8 @@ def _has_header(rows: list[list[str]], config: DataConfig) -> bool:
     return False
 
 
-def _read_table_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
-    table = read_delimited(path, delimiter=config.delimiter, quoting=config.quoting)
+def _read_table_file(path: pathlib.Path, task, config: DataConfig, fmt: str) -> Examples:
+    table = read_delimited(path, delimiter=_delimiter(config, fmt), quoting=config.quoting)
     has_header = _has_header(table.rows, config)
     header = table.rows[0] if has_header else None
     rows, lines = (table.rows[1:], table.lines[1:]) if has_header else (table.rows, table.lines)
@@ -255,8 +324,7 @@ def _read_table_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
         if len(rows[0]) < (3 if task.pair else 2):
             raise DataError(f"{path}: {len(rows[0])} column(s), expected a text, {'a text pair, ' if task.pair else ''}"
                             "and a label column; check --delimiter")
-        guess_text, guess_pair, guess_label = _guess_columns(rows, task.pair)
-        text, pair, label = text or guess_text, pair or guess_pair, label or guess_label
+        text, pair, label = _guess_columns(rows, header, path, text, pair, label, task.pair)
         log.info("%s: columns chosen automatically: text=%s%s label=%s (set --text_column/--label_column to "
                  "choose)", path, text, f" text_pair={pair}" if task.pair else "", label)
     width = len(rows[0])
@@ -266,8 +334,8 @@ def _read_table_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
     return _examples_from_rows(rows, lines, path, text, pair, label, config)
 
 
-def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
-    records, lines = read_jsonl(path)
+def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig, fmt: str) -> Examples:
+    records, lines = read_jsonl(path, array=fmt == "json")
     keys = list(records[0])
 
     def key(spec, defaults, flag):
@@ -319,8 +387,49 @@ def _read_jsonl_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
 
 def _looks_like_conll(text: str) -> bool:
     """Token ... tag lines: the first 50 non-blank lines (past -DOCSTART-) all end in a BIO tag."""
-    lines = [line.split() for line in text.split("\n") if line.strip() and not line.startswith("-DOCSTART-")][:50]
-    return bool(lines) and all(len(fields) >= 2 and check_tag(fields[-1]) is None for fields in lines)
+    lines = [line.rsplit(None, 1) for line in itertools.islice(
+        (line for line in lines_of(text) if line.strip() and not line.startswith("-DOCSTART-")), 50)]
+    return bool(lines) and all(len(fields) == 2 and check_tag(fields[-1]) is None for fields in lines)
+
+
+def _json(text: str):
+    """The JSON value the text spells, or None."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
+        return None
+
+
+def sniff_format(path: pathlib.Path, text: str) -> str | None:
+    """The format of a file whose suffix names none, from its (not blank) text: 'json' (one array), 'jsonl' (its
+    first 20 non-blank lines are JSON objects), 'conll', 'csv' / 'tsv' / 'txt' (a table split at ',' / a tab / ';' or
+    '|'), or None."""
+    if text.lstrip()[:1] == "[" and isinstance(_json(text), list):
+        return "json"
+    if all(isinstance(_json(line), dict) for line in itertools.islice(filter(str.strip, lines_of(text)), 20)):
+        return "jsonl"
+    if _looks_like_conll(text):
+        return "conll"
+    try:
+        delimiter = sniff_delimiter(path, text)
+    except DataError:
+        return None
+    return {separator: suffix[1:] for suffix, separator in DELIMITERS.items()}.get(delimiter, "txt")
+
+
+def file_format(path: pathlib.Path, task, config: DataConfig) -> str | None:
+    """The format a file is read in: --format, else its suffix, else its content; None when none fits (a masked-LM
+    corpus takes any text: one document a line)."""
+    if config.format != "auto":
+        return config.format
+    if path.suffix.lower() in DATA_SUFFIXES:
+        return path.suffix.lower()[1:]
+    return sniff_format(path, read_text(path)) or ("txt" if task.name == "mlm" else None)
+
+
+def _delimiter(config: DataConfig, fmt: str) -> str | None:
+    """--delimiter, else the format's (csv ',', tsv a tab), else None: sniffed."""
+    return config.delimiter or DELIMITERS.get(f".{fmt}")
 
 
 def _corpus_documents(rows, lines, source, text_cols, pair_cols) -> tuple[list[str], list[str]]:
@@ -335,17 +444,16 @@ def _corpus_documents(rows, lines, source, text_cols, pair_cols) -> tuple[list[s
     return documents, where
 
 
-def read_corpus_file(path: pathlib.Path, config: DataConfig) -> Examples:
-    """Unlabelled documents for --task=mlm: a .txt file with one document per line; the text column(s) of a
-    delimited or JSON Lines file (--text_column, or a column with a known text name; a pair column adds its
-    texts as documents too); the sentences of a CoNLL file (.conll, or a .txt file of token ... tag lines)."""
-    suffix = path.suffix.lower()
+def read_corpus_file(path: pathlib.Path, config: DataConfig, fmt: str) -> Examples:
+    """Unlabelled documents for --task=mlm from a file in format `fmt`: txt, one document per line; the text
+    column(s) of a delimited or JSON Lines file (--text_column, or a column with a known text name; a pair column
+    adds its texts as documents too); the sentences of a CoNLL file (conll, or txt of token ... tag lines)."""
     text = read_text(path)
-    if suffix == ".conll" or (suffix == ".txt" and config.text_column is None and _looks_like_conll(text)):
+    if fmt == "conll" or (fmt == "txt" and config.text_column is None and _looks_like_conll(text)):
         sentences, _ = read_conll(path, tag_scheme="auto")
         documents, where = [" ".join(words) for words in sentences.words], sentences.where
-    elif suffix in (".jsonl", ".json"):
-        records, lines = read_jsonl(path)
+    elif fmt in ("jsonl", "json"):
+        records, lines = read_jsonl(path, array=fmt == "json")
         keys = list(records[0])
         text_keys = _resolve_column(config.text_column, keys, TEXT_NAMES, path, "text_column")
         if text_keys is None:
@@ -355,8 +463,8 @@ def read_corpus_file(path: pathlib.Path, config: DataConfig) -> Examples:
         rows = [{i: record.get(key, "") for i, key in enumerate(keys)} for record in records]
         documents, where = _corpus_documents(rows, lines, path, text_keys, pair_keys)
     else:
-        table = read_delimited(path, delimiter=config.delimiter, quoting=config.quoting) if (
-            suffix != ".txt" or config.text_column is not None or _has_known_header(path, text)) else None
+        table = read_delimited(path, delimiter=_delimiter(config, fmt), quoting=config.quoting) if (
+            fmt != "txt" or config.text_column is not None or _has_known_header(path, text)) else None
         if table is None:  # plain text: one document per line
             lines = [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1)]
             documents = [line for _, line in lines if line]
@@ -382,7 +490,7 @@ def read_corpus_file(path: pathlib.Path, config: DataConfig) -> Examples:
 
 def _has_known_header(path: pathlib.Path, text: str) -> bool:
     """A .txt table rather than plain lines: its first line, split at the sniffed delimiter, names a text column."""
-    first = text.split("\n", 1)[0]
+    first = next(lines_of(text)).removesuffix("\n")
     try:
         delimiter = sniff_delimiter(path, text)
     except DataError:  # no consistent separator: prose
@@ -390,36 +498,71 @@ def _has_known_header(path: pathlib.Path, text: str) -> bool:
     return delimiter in first and any(field.strip().lower() in TEXT_NAMES for field in first.split(delimiter))
 
 
-def read_file(path: pathlib.Path, task, config: DataConfig) -> Examples:
-    """One data file, in the format its extension (and the task) says; integer labels stay integers."""
+def read_file(path: pathlib.Path, task, config: DataConfig, flag: str = "--dataset") -> Examples:
+    """One data file, in its format (file_format) as the task reads it; integer labels stay integers. `flag` is the
+    flag that takes the file, for the error when its format cannot be told."""
+    fmt = file_format(path, task, config)
+    if fmt is None:
+        raise DataError(f"{path}: cannot tell its format from its name or its content (expected a CSV, TSV or other "
+                        "delimited table, JSON Lines, a JSON array or CoNLL token-tag lines); pass it as "
+                        f"{flag}={path} with --format={'|'.join(FORMATS)}")
     if task.name == "mlm":
-        return read_corpus_file(path, config)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return _read_jsonl_file(path, task, config)
+        return read_corpus_file(path, config, fmt)
+    if fmt in ("jsonl", "json"):
+        return _read_jsonl_file(path, task, config, fmt)
     if task.name == "ner":
         examples, converted = read_conll(path, tag_scheme=config.tag_scheme)
         if converted:
             log.info("%s: %d sentences had IOB1 tags (an entity starting with I-); converted to IOB2", path, converted)
         return examples
-    return _read_table_file(path, task, config)
+    return _read_table_file(path, task, config, fmt)
 
 
-def _directory_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
+def _directory_files(directory: pathlib.Path, given: dict[str, str]) -> dict[str, pathlib.Path]:
+    """The file for each split the directory's file names name, less the splits `given` by flag. Files that name
+    no split, and those a flag replaces, are listed in one warning; label-name files, documentation and hidden files
+    are passed over."""
     files: dict[str, list[pathlib.Path]] = {}
+    unnamed = []
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix.lower() in DATA_SUFFIXES and path.name not in LABEL_NAME_FILES:
-            split = split_of(path)
-            if split:
-                files.setdefault(split, []).append(path)
-    clashes = {split: paths for split, paths in files.items() if len(paths) > 1}
+        if not path.is_file() or path.name.startswith(".") or path.name in LABEL_NAME_FILES or (
+                path.name.lower().split(".")[0] in DOC_NAMES):
+            continue
+        split = split_of(path)
+        if split is None:
+            unnamed.append(path.name)
+        else:
+            files.setdefault(split, []).append(path)
+    clashes = {split: paths for split, paths in files.items() if len(paths) > 1 and split not in given}
     if clashes:
         split, paths = next(iter(clashes.items()))
         raise DataError(f"{directory}: several files for the {split} split: {', '.join(p.name for p in paths)}; "
-                        "point --dataset at one file or keep one per split")
-    if not files:
+                        f"keep one per split, or pass the one to read as --{SPLIT_FLAGS[split]}")
+    if not files and not given:
         raise DataError(f"{directory}: no data files named for a split (expected e.g. train.csv, dev.tsv, "
                         "test.conll; file names with train / dev / val / validation / test)")
-    return {split: paths[0] for split, paths in files.items()}
+    skipped = [f"{', '.join(unnamed)} (the name says no split: train, dev / val / validation, test)"] if unnamed else []
+    skipped += [f"{', '.join(p.name for p in paths)} (--{SPLIT_FLAGS[split]} gives the {split} split)"
+                for split, paths in files.items() if split in given]
+    if skipped:
+        log.warning("%s: not read: %s; a file is read as a split by --train_file, --validation_file or --test_file",
+                    directory, "; ".join(skipped))
+    return {split: paths[0] for split, paths in files.items() if split not in given}
+
+
+def _given_file(split: str, spec: str) -> pathlib.Path:
+    """The file --train_file / --validation_file / --test_file names, or a DataError naming the flag."""
+    path = pathlib.Path(spec).expanduser()
+    try:
+        kind = "file" if path.is_file() else "directory" if path.is_dir() else None
+    except OSError:  # a name longer than the file system takes
+        kind = None
+    if kind == "directory":
+        raise DataError(f"--{SPLIT_FLAGS[split]}={spec}: a directory, expected a data file (a directory of split "
+                        "files goes to --dataset)")
+    if kind is None:
+        raise DataError(f"--{SPLIT_FLAGS[split]}={spec}: no such file")
+    return path
 
 
 def _hub_splits(name: str, task, config: DataConfig) -> dict[str, Examples]:
@@ -485,30 +628,38 @@ def _hub_examples(table, source: str, task, config: DataConfig) -> Examples | No
 
 
 def read_splits(config: DataConfig, task) -> tuple[dict[str, Examples], list[str] | None]:
-    """The splits a data source provides ('sample', a directory, a single file, or a Hub name), and the
-    label names it gives (--label_names, or a classes.txt / labels.txt beside the files), if any; a masked-LM
-    corpus has none."""
+    """The splits the data source provides ('sample', a directory, a single file, or a Hub name; the files of
+    --train_file, --validation_file and --test_file replace or add splits), and the label names it gives
+    (--label_names, or a classes.txt / labels.txt beside the files), if any; a masked-LM corpus has none."""
     if task.name == "mlm" and config.label_names:
         raise DataError(f"--label_names={config.label_names}: --task=mlm has no labels (the targets are the masked "
                         "tokens)")
-    if config.dataset == "sample":
-        path = SAMPLE_DIR / task.name
-    else:
-        path = pathlib.Path(config.dataset).expanduser()
-    if path.is_dir():
-        names = _label_names(config, path, task) if task.name != "mlm" else None
-        found = {split: read_file(file, task, config) for split, file in _directory_files(path).items()}
-    elif path.is_file():
-        names = _label_names(config, None, task)
-        found = {split_of(path) or "train": read_file(path, task, config)}
-    elif config.dataset.startswith((".", "/", "~")) or path.suffix.lower() in DATA_SUFFIXES:
-        raise DataError(f"--dataset={config.dataset}: no such file or directory")
-    else:
-        return _hub_splits(config.dataset, task, config), None
+    given, hub, found, directory = config.split_files(), {}, {}, None
+    if config.dataset is not None:
+        path = SAMPLE_DIR / task.name if config.dataset == "sample" else pathlib.Path(config.dataset).expanduser()
+        if path.is_dir():
+            directory = path
+            found = {split: read_file(file, task, config, f"--{SPLIT_FLAGS[split]}")
+                     for split, file in _directory_files(path, given).items()}
+        elif path.is_file():
+            split = split_of(path) or "train"
+            if split in given:
+                raise DataError(f"--dataset={config.dataset} is read as the {split} split, and --{SPLIT_FLAGS[split]} "
+                                "gives that split too; pass one of them")
+            found = {split: read_file(path, task, config)}
+        elif config.dataset.startswith((".", "/", "~")) or path.suffix.lower() in DATA_SUFFIXES:
+            raise DataError(f"--dataset={config.dataset}: no such file or directory")
+        else:  # a Hub name: its labels come named (or as they are), unchecked
+            hub = _hub_splits(config.dataset, task, config)
+            if not given:
+                return hub, None
+    found.update({split: read_file(_given_file(split, spec), task, config, f"--{SPLIT_FLAGS[split]}")
+                  for split, spec in given.items()})
+    names = _label_names(config, directory, task) if task.name != "mlm" else None
     found = _map_label_ints(found, names)
     if task.name == "ner":  # CoNLL tags are checked as read; JSON Lines tags only now, as names or as they are
         for examples in found.values():
             for tags, place in zip(examples.labels, examples.where):
                 if problem := next(filter(None, (_label_problem(tag, ner=True) for tag in tags)), None):
                     raise DataError(f"{place}: {problem}")
-    return found, names
+    return {**hub, **found}, names

@@ -1,5 +1,6 @@
 """Train / validation / test: predefined splits are used as they are; missing ones are cut from the training
-data by a stratified split (by sentence for NER), reproducible from the seed and recorded with the run."""
+data by a stratified split (by sentence for NER), reproducible from the seed, said in a warning and recorded
+with the run as each split's source."""
 
 import logging
 from collections import Counter
@@ -34,30 +35,48 @@ def split_off(examples: Examples, size: int, seed: int) -> tuple[Examples, Examp
     return examples.select(sorted(rest)), examples.select(sorted(held))
 
 
+def source_of(examples: Examples) -> str:
+    """The file (or Hub split) a split was read from: what its examples' places ('file:line') share."""
+    return examples.where[0].rpartition(":")[0] if examples.where else "(no examples)"
+
+
+def _percent(fraction: float) -> str:
+    """The fraction as the user gave it, in percent: 0.1 -> '10%', 0.125 -> '12.5%'."""
+    return f"{fraction * 100:g}%"
+
+
 def make_splits(found: dict[str, Examples], *, val_fraction: float, test_fraction: float, seed: int,
-                max_train_examples: int | None) -> dict[str, Examples]:
-    """All three splits. Without a train split, the one split given is the pool all three are cut from."""
-    splits = dict(found)
+                max_train_examples: int | None) -> tuple[dict[str, Examples], dict[str, str]]:
+    """All three splits, and where each comes from: the file (or Hub split) it was read from, or how it was
+    carved, e.g. 'carved from train: 10%, seed 0'. Without a train split, the one split given is the pool all three
+    are cut from. Every carved split is said in a warning: its numbers would otherwise pass for a real split's."""
+    splits, sources = dict(found), {name: source_of(examples) for name, examples in found.items()}
+    carved_from = "train"
     if "train" not in splits:
         if len(splits) != 1:
             raise DataError(f"no train split among {sorted(splits)}: provide a train file")
         (name, pool), = splits.items()
-        log.info("only a %s split is present: train/validation/test are cut from its %d examples", name, len(pool))
-        splits = {"train": pool}
+        carved_from = f"{name} ({sources[name]})"
+        log.warning("only a %s split is given (%s): train, validation and test are all carved from its %d examples; "
+                    "give the splits with --train_file / --validation_file / --test_file", name, sources[name],
+                    len(pool))
+        splits, sources = {"train": pool}, {"train": f"carved from {carved_from}: the rest"}
     pool_size = len(splits["train"])
     for name, fraction in (("test", test_fraction), ("validation", val_fraction)):
         if name not in splits:
+            flag = "val_fraction" if name == "validation" else "test_fraction"
             size = max(1, round(fraction * pool_size))
             if size >= len(splits["train"]):
-                raise DataError(f"--{'val' if name == 'validation' else name}_fraction={fraction}: the training "
-                                f"split has only {len(splits['train'])} examples")
+                raise DataError(f"--{flag}={fraction}: the training split has only {len(splits['train'])} examples")
             splits["train"], splits[name] = split_off(splits["train"], size, seed)
-            log.info("made the %s split: %d examples (%.0f%% of %d), seed %d", name, size, 100 * fraction,
-                     pool_size, seed)
+            sources[name] = f"carved from {carved_from}: {_percent(fraction)}, seed {seed}"
+            log.warning("no %s split given: carved %s of %s (%d of %d examples, seed %d) as the %s split; give "
+                        "the real one with --%s_file", name, _percent(fraction), carved_from, size, pool_size, seed,
+                        name, name)
     if max_train_examples is not None and len(splits["train"]) > max_train_examples:
         _, splits["train"] = split_off(splits["train"], max_train_examples, seed)
         log.info("subsampled train to %d examples (--max_train_examples)", max_train_examples)
-    return {name: splits[name] for name in SPLITS}
+    return {name: splits[name] for name in SPLITS}, {name: sources[name] for name in SPLITS}
 
 
 def drop_label_share(train: Examples, fractions: dict[str, float], seed: int) -> Examples:

@@ -9,6 +9,7 @@ Signatures (`saved_model_cli show --all --dir DIR` lists them; README 'Serving' 
   every task: `truncated` bool [B] (the text had more tokens than max_length; words past it are not tagged).
 - `predict_ids`: `input_ids`, `attention_mask` (and `token_type_ids` for BERT-layout models) int32 [B, L] ->
   `logits` float32 ([B, C], or [B, L, C] for NER); `predict_ids_int64` takes int64 ids.
+Every signature answers an empty batch (B = 0) with empty outputs of the shapes above.
 
 String handling stays outside any XLA-compiled function (XLA has no strings, FIELD-NOTES 'Serving').
 """
@@ -27,15 +28,17 @@ from tfft.checkpoints.io import from_pretrained
 from tfft.config import RunConfig
 from tfft.models.config import ConfigError
 from tfft.models.heads import output_probabilities
-from tfft.runs import best_model_dir, check_labelled, read_run
+from tfft.runs import best_model_dir, check_labelled, claim_dir, read_run
 from tfft.serving import ServingError
 from tfft.serving.text import TextEncoder, TextEncoderConfig, read_char_table
 from tfft.tasks import TASKS
 from tfft.tasks.ner import check_tag, entity_types
-from tfft.tokenization import first_tokens, load_tokenizer
+from tfft.tokenization import NO_WORD, first_tokens, load_tokenizer
 
 ASSETS = ("config.json", "label_map.json", "vocab.txt", "tokenizer.json", "run_config.json")
 """Files copied into the export's assets/ directory, for clients and for `tfft.predict`."""
+# What tf.saved_model.save writes: an export directory holding anything else holds files of the user's.
+EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets"})
 
 
 class ServingModule(tf.Module):
@@ -85,7 +88,7 @@ class ServingModule(tf.Module):
         return {"logits": self.model(*inputs, training=False)}
 
     def classify(self, text: tf.Tensor, text_pair: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        inputs = self.encoder.encode(text, text_pair)
+        inputs = self._encode(text, text_pair)
         probabilities = tf.nn.softmax(self._logits(inputs), axis=-1)  # [B, C]
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # [B]
         return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(self.labels, label_id),
@@ -94,7 +97,7 @@ class ServingModule(tf.Module):
     def tag(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         """Per-word tags read at each word's first token, and the entities they spell (seqeval's reading). With a CRF
         head the tags are the Viterbi path, decoded in the graph, and a word's score is its tag's marginal."""
-        inputs = self.encoder.encode(text)
+        inputs = self._encode(text)
         first = first_tokens(inputs["word_ids"])  # [B, L] the first token of each word
         probabilities = output_probabilities(self.model, self._logits(inputs), first)  # [B, L, C]; CRF: Viterbi
         word_probabilities = tf.ragged.boolean_mask(probabilities, first)  # [B, (W), C]
@@ -114,6 +117,18 @@ class ServingModule(tf.Module):
             **self._entities(tags, scores, start, end),
             "truncated": inputs["truncated"],
         }
+
+    def _encode(self, text: tf.Tensor, text_pair: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The encoder's model inputs, at least one position long. An empty batch encodes to [0, 0] (no example sets
+        a length), and the models read position 0 (a [CLS] pooler, a CRF's first step), which a length of 0 lacks;
+        one padding position lets every output come out empty, in its usual rank. Other batches are never shorter
+        than their special tokens, so they pass unchanged."""
+        inputs = self.encoder.encode(text, text_pair)
+        missing = tf.maximum(1 - tf.shape(inputs["input_ids"])[1], 0)
+        padding = {"input_ids": self.encoder.config.pad_token_id, "attention_mask": 0, "token_type_ids": 0,
+                   "word_ids": NO_WORD}
+        return inputs | {name: tf.pad(inputs[name], [[0, 0], [0, missing]], constant_values=value)
+                         for name, value in padding.items()}
 
     def _logits(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         token_types = inputs["token_type_ids"] if self.uses_token_types else None
@@ -166,8 +181,9 @@ def export_saved_model(model: tf.Module, tokenizer, *, task: str, labels: Sequen
                        run_config: RunConfig | None = None) -> pathlib.Path:
     """Writes the SavedModel to `export_dir`, atomically (staging directory + rename)."""
     target = pathlib.Path(export_dir).expanduser()
-    if target.exists() and not overwrite:
-        raise ServingError(f"export dir {target} already exists; pass --overwrite to replace it")
+    claim_dir(target, flag="--export_dir", what="export", owned=EXPORT_ENTRIES, resume=None, overwrite=overwrite,
+              recognised=(target / "saved_model.pb").is_file() and (target / "assets" / "label_map.json").is_file(),
+              whole=True)
     with files.atomic_dir(target) as staging, tempfile.TemporaryDirectory() as sources:
         sources = pathlib.Path(sources)
         encoder_config = TextEncoderConfig.from_tokenizer(tokenizer, sources / "vocab.txt", max_length=max_length)

@@ -64,7 +64,8 @@ def evaluate_run(config: EvalConfig) -> tuple[dict, pathlib.Path]:
     if config.data:  # another data set, read like the run's; its labels are the model's (unknown ones are errors)
         data_config = dataclasses.replace(run.data, dataset=config.data, label_names=",".join(names),
                                           train_label_fraction=None, max_train_examples=None,
-                                          train_on_validation=False)
+                                          train_on_validation=False, train_file=None, validation_file=None,
+                                          test_file=None)  # the run's own split files are not the other data's
     data = load_data(data_config, task)
     if data.labels.names != names:
         raise RunError(f"{best}: the model's labels {list(names)} differ from the data's {list(data.labels.names)}; "

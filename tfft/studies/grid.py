@@ -24,7 +24,6 @@ import json
 import logging
 import pathlib
 import re
-import shutil
 import time
 import types
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from tfft import files
 from tfft.config import METRICS, MINIMISED, RunConfig, TrainConfig
 from tfft.data import DataConfig
-from tfft.runs import RunError, check_run, read_json, read_metrics_log, start_run, test_metrics, \
+from tfft.runs import RunError, check_run, claim_dir, read_json, read_metrics_log, start_run, test_metrics, \
     validation_metrics
 from tfft.studies.evaluation import EvalConfig, evaluate_run
 from tfft.training.loop import train_and_evaluate
@@ -45,6 +44,9 @@ log = logging.getLogger(__name__)
 # Flags a grid may not vary: they place or protocol the runs rather than configure them.
 FIXED = ("output_dir", "task", "evaluate_test", "select", "export", "train_on_validation", "metric_for_best")
 FINISHED = "finished.json"
+# What a sweep writes at the top of its directory: --overwrite removes these and nothing else.
+SWEEP_ENTRIES = frozenset({"sweep_config.json", "runs", "refit", "sweep.json", "sweep.csv", "result.json",
+                           "tensorboard", "report.md", "report.html", "report_files"})
 # A loss this many times its first logged value has blown up, even while still finite: from ln(C) (about 0.69 for
 # two labels) to above 69, the gold label's mean probability below e^-69. No healthy run comes near it.
 EXPLODED = 100.0
@@ -287,11 +289,11 @@ def run_sweep(config: SweepConfig, interrupt: Callable[[int], bool] | None = Non
     for trial in all_trials:  # every run is checked before the first starts
         check_run(trial.run.train)
     metric = metric_of(config.base)
-    if config.overwrite and sweep_dir.exists():
-        shutil.rmtree(sweep_dir)
+    recorded = sweep_dir / "sweep_config.json"  # a sweep is resumed by running the same command again
+    claim_dir(sweep_dir, flag="--output_dir", what="sweep", owned=SWEEP_ENTRIES, recognised=recorded.is_file(),
+              resume=recorded.is_file() and not config.overwrite, overwrite=config.overwrite)
     identity = {"grid": config.grid, "base": json.loads(config.base.to_json()), "refit": config.refit,
                 **({"test_every_run": True} if config.test_every_run else {})}  # sweeps from before it still resume
-    recorded = sweep_dir / "sweep_config.json"
     if recorded.is_file() and read_json(recorded) != identity:
         raise GridError(f"{sweep_dir} holds a sweep with other flags or another grid; choose a new --output_dir "
                         "(or --overwrite)")

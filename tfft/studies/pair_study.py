@@ -158,9 +158,9 @@ def write_report(study_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     metric = first["metric"]
     chosen = first["pick"]["params"]["freeze"]
     doc.text(f"{pathlib.Path(run.train.model).name} with a custom --head={run.train.head} on "
-             f"{run.data.dataset}: three freeze settings, then learning rate x optimizer for the setting with the best "
-             f"validation {metric} (--freeze={chosen}). Settings are chosen on validation; every run's best model is "
-             "tested, and every test number below is reproduced from the models saved on disk.")
+             f"{run.data.description()}: three freeze settings, then learning rate x optimizer for the setting with "
+             f"the best validation {metric} (--freeze={chosen}). Settings are chosen on validation; every run's best "
+             "model is tested, and every test number below is reproduced from the models saved on disk.")
     _setup_section(doc, run, parameters)
     analysis_sections(doc, read_json(study_dir / "data" / "analysis.json", "written by analyse_pairs"),
                       study_dir / "data")
@@ -190,7 +190,7 @@ def _setup_section(doc: Doc, run: RunConfig, parameters: dict[str, int]) -> None
     doc.table(["part", "setting"], rows)
     doc.heading(2, "Training setup")
     doc.table(["setting", "value"], [
-        ["data", run.data.dataset], ["task", train.task], ["max_seq_length", train.max_seq_length],
+        ["data", run.data.description()], ["task", train.task], ["max_seq_length", train.max_seq_length],
         ["batch_size", train.batch_size], ["updates", f"--max_steps={train.max_steps}" if train.max_steps
                                            else f"--epochs={train.epochs:g}"],
         ["stage 1 lr, optimizer", f"{train.lr:g}, {train.optimizer}"], ["schedule", train.schedule],

@@ -4,6 +4,9 @@ records (test_predictions.jsonl lines).
     classification / pair: {"text", "text_pair" (pair only), "gold", "predicted", "probabilities": {label: p}}
     NER: {"words": [...], "gold": [BIO tag per word], "predicted": [BIO tag per word]}
 
+and of the most confident mistakes (errors.jsonl lines, `mistakes_html`): the same plus "index", "where" and
+classification "probability", "gold_probability" (instead of "probabilities"), NER "confidence".
+
 Entity spans come from `tfft.tasks.metrics.entities`, the same reading of BIO tags the NER metrics use, so a
 span marked wrong here is exactly one the entity F1 counts as wrong. HTML and PNG share one colour per entity
 type (`type_colours`). PNG figures have documented sizes in inches (`classification_figsize`, `ner_figsize`)
@@ -161,15 +164,21 @@ def ner_html(records: Sequence[Mapping]) -> str:
     """A legend of types, then per sentence a "gold" and a "predicted" line with each entity a coloured <mark>;
     predicted spans that are not exactly a gold span (type, start, end) get the class "wrong"."""
     spans, colours = _ner_spans(records)
+    return "\n".join([_ner_legend(colours), *(_ner_sentence(record, gold, predicted, colours)
+                                               for record, (gold, predicted) in zip(records, spans))])
+
+
+def _ner_legend(colours: Mapping[str, str]) -> str:
     legend = "".join(f'<span class="legend-type" style="background: {colour}">{html.escape(kind)}</span>'
                      for kind, colour in colours.items()) or "no entities "
-    parts = [f'<div class="legend">{legend}<span class="legend-wrong">predicted span not in gold</span></div>']
-    for record, (gold, predicted) in zip(records, spans):
-        parts.append(f'<div class="sentence">\n<div class="line"><span class="row">gold</span> '
-                     f'{_marked(record["words"], gold, colours, set(gold))}</div>\n'
-                     f'<div class="line"><span class="row">predicted</span> '
-                     f'{_marked(record["words"], predicted, colours, set(gold))}</div>\n</div>')
-    return "\n".join(parts)
+    return f'<div class="legend">{legend}<span class="legend-wrong">predicted span not in gold</span></div>'
+
+
+def _ner_sentence(record: Mapping, gold: list, predicted: list, colours: Mapping[str, str]) -> str:
+    return (f'<div class="sentence">\n<div class="line"><span class="row">gold</span> '
+            f'{_marked(record["words"], gold, colours, set(gold))}</div>\n'
+            f'<div class="line"><span class="row">predicted</span> '
+            f'{_marked(record["words"], predicted, colours, set(gold))}</div>\n</div>')
 
 
 def _marked(words: Sequence[str], spans: Sequence[tuple[str, int, int]], colours: Mapping[str, str],
@@ -188,6 +197,35 @@ def _marked(words: Sequence[str], spans: Sequence[tuple[str, int, int]], colours
                    f' <span class="type">{html.escape(kind)}</span></mark>')
         i = end
     return " ".join(out)
+
+
+# ---------------------------------------------------------------- mistakes
+
+
+def mistakes_html(mistakes: Sequence[Mapping]) -> str:
+    """The most confident mistakes, each under its number (bold), where it comes from and how sure the model was,
+    drawn as the examples are: a classification example with the bars of its predicted and its gold label; an NER
+    sentence with its gold and predicted spans marked, below one legend of types."""
+    if not mistakes:
+        return "<p>No mistakes.</p>"
+    if "words" in mistakes[0]:
+        spans, colours = _ner_spans(mistakes)
+        parts = [_ner_legend(colours)]
+        for mistake, (gold, predicted) in zip(mistakes, spans):
+            parts.append(_mistake_caption(mistake, f"confidence {mistake['confidence']:.3f}")
+                         + _ner_sentence(mistake, gold, predicted, colours))
+        return "\n".join(parts)
+    parts = []
+    for mistake in mistakes:
+        predicted, gold = mistake["probability"], mistake["gold_probability"]
+        parts.append(_mistake_caption(mistake, f"p(predicted) {predicted:.3f}, p(gold) {gold:.3f}")
+                     + _classification_example({**mistake, "probabilities": {mistake["predicted"]: predicted,
+                                                                            mistake["gold"]: gold}}))
+    return "\n".join(parts)
+
+
+def _mistake_caption(mistake: Mapping, confidence: str) -> str:
+    return f'<p class="mistake"><b>#{mistake["index"]}</b> ({html.escape(mistake["where"])}, {confidence})</p>\n'
 
 
 # NER PNG layout, in inches. Words are set in DejaVu Sans Mono 10 pt (matplotlib's bundled monospace), whose

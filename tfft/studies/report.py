@@ -1,11 +1,11 @@
 """report.md and a self-contained report.html for a run or a sweep, from the files they wrote (never from
-numbers typed in): the setup, the fine-tuned model against every baseline that was run, training curves,
-per-class scores, the confusion matrix, the most confident mistakes and rendered predictions; for a sweep the
-ranked runs, the sweep plots and the tested pick.
+numbers typed in): the setup, the fine-tuned model against every baseline that was run, where each split came
+from (a test split carved from another flagged), training curves, per-class scores, the confusion matrix, the most
+confident mistakes and rendered predictions; for a sweep the ranked runs, the sweep plots and the tested pick.
 
 Both documents are built from one list of blocks; the plots go to DIR/report_files/ (linked from the Markdown,
 embedded as data URIs in the HTML, so report.html can be mailed alone). The Markdown links the evaluation's own
-predictions.png; the HTML shows the same predictions as HTML.
+predictions.png and lists the mistakes as errors.md does; the HTML draws both as HTML, labels and spans highlighted.
 """
 
 import base64
@@ -34,6 +34,7 @@ table.report { border-collapse: collapse; margin: 0.5em 0; }
 table.report td, table.report th { border: 1px solid #ccc; padding: 2px 8px; }
 img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
+p.warning { background: #fdecea; border-left: 4px solid #d62728; padding: 0.3em 0.8em; }
 """
 
 
@@ -65,6 +66,10 @@ class Doc:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def warning(self, text: str) -> None:
+        self.md.append(f"**Warning: {text}**")
+        self.html.append(f'<p class="warning"><strong>Warning:</strong> {html.escape(text)}</p>')
 
     def code(self, text: str) -> None:
         self.md.append(f"```\n{text.rstrip()}\n```")
@@ -114,7 +119,7 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
     sizes = {split: summary["splits"][split]["examples"] for split in ("train", "validation", "test")}
     defaults = TrainConfig()
     doc.table(["setting", "value"], [
-        ["model", train.model], ["task", task], ["data", run.data.dataset],
+        ["model", train.model], ["task", task], ["data", run.data.description()],
         ["examples (train / validation / test)", " / ".join(str(sizes[s]) for s in sizes)],
         ["labels", names if len(names) < 200 else names[:200] + "…"],
         *([flag, str(getattr(train, flag))] for flag in SETUP_FLAGS
@@ -133,6 +138,7 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
         kind = read_json(baseline / "baseline.json", "written by python -m tfft.baseline")["kind"]
         rows.append(_result_row(f"baseline: {kind}", baseline, headline))
     doc.table(["model", *(f"validation {m}" for m in headline[:1]), *(f"test {m}" for m in headline)], rows)
+    _split_sources(doc, summary, sizes)
     if len(rows) == 1 and task != "mlm":
         doc.text(f"No baselines yet: python -m tfft.baseline --run_dir={run_dir.as_posix()} "
                  "--kind=majority|tfidf_logreg|untrained|frozen_probe")
@@ -157,7 +163,18 @@ def run_sections(doc: Doc, run_dir: pathlib.Path, *, level: int, extra_baselines
                                           files_dir / "confusion.png"), "Confusion matrix, rows gold")
     if task != "mlm":  # continued pretraining has no labels to get wrong
         _evaluation_sections(doc, run_dir, level)
-    return f"Report: {task} with {pathlib.Path(train.model).name} on {run.data.dataset}"
+    return f"Report: {task} with {pathlib.Path(train.model).name} on {run.data.description()}"
+
+
+def _split_sources(doc: Doc, summary: dict, sizes: dict) -> None:
+    """Where each split came from (data_summary.json's "sources", which runs older than it lack), and a warning when
+    the test split was carved from another split rather than read from a test set of its own."""
+    sources = summary.get("sources")
+    if not sources:
+        return
+    doc.table(["split", "examples", "source"], [[split, sizes.get(split), source] for split, source in sources.items()])
+    if sources.get("test", "").startswith("carved from"):
+        doc.warning(f"test split {sources['test']} — not an independent test set")
 
 
 def _result_row(name: str, result_dir: pathlib.Path, headline: tuple) -> list:
@@ -183,8 +200,7 @@ def _evaluation_sections(doc: Doc, run_dir: pathlib.Path, level: int) -> None:
     mistakes = [json.loads(line) for line in
                 (evaluation / "errors.jsonl").read_text(encoding="utf-8").splitlines()][:MISTAKES_SHOWN]
     doc.heading(level, f"Most confident mistakes (test, top {len(mistakes)})")
-    table = errors_markdown(mistakes)
-    doc.raw(table, f"<pre>{html.escape(table)}</pre>")
+    doc.raw(errors_markdown(mistakes), render.mistakes_html(mistakes))
     examples = [json.loads(line) for line in (evaluation / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
     if not examples:
         return

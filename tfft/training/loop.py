@@ -10,12 +10,13 @@ import pathlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 import tqdm
+import tqdm.contrib.logging
 
 from tfft import files
 from tfft.checkpoints import peft
@@ -170,6 +171,9 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     updates_per_epoch = math.ceil(train_batches.steps_per_epoch / config.grad_accum_steps)
     total_steps = config.max_steps or math.ceil(config.epochs * updates_per_epoch)
     lengths = sorted({length for _, length in train_batches.plan(0).shapes})
+    sources = data.summary().get("sources", {})
+    for split, examples in data.splits.items():
+        log.info("%s: %d examples from %s", split, len(examples), sources.get(split, run.data.dataset))
     log.info("%d training examples, %d batches of %d per epoch, %d updates in all; %d batch lengths from %d to %d",
              len(encoded["train"]), train_batches.steps_per_epoch, config.batch_size, total_steps, len(lengths),
              lengths[0], lengths[-1])
@@ -199,6 +203,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
                 model, train_split, directory=directory, description=description, batch_size=config.eval_batch_size,
                 boundaries=bucket_boundaries(config.max_seq_length), pad_token_id=tokenizer.pad_token_id)
         train_batches = train_batches.with_features(features["train"])
+    log.info("compiling the training step (the first update waits for it)")
+    compile_start = time.perf_counter()
     steps.trace_any_length(strategy.experimental_distribute_dataset(train_batches.dataset()).element_spec,
                            eval_batches["validation"].dataset().element_spec)
 
@@ -259,71 +265,76 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
         stop, evaluated_at = evaluate_and_keep_best(0) or stop, 0
     window = Window()
     agreed = any_worker(strategy)
-    skipped_in_a_row = 0
+    skipped_in_a_row, compiled = 0, False
     loop_start = time.perf_counter()
-    bar = tqdm.tqdm(total=total_steps, initial=step, unit="update", disable=not sys.stderr.isatty())
-    while not stop:
-        epoch, skip = int(progress.epoch.numpy()), int(progress.batch_in_epoch.numpy())
-        # Each bucketed global batch is split evenly over the replicas: they always agree on the shape, and no
-        # replica ever waits on an uneven last batch (tensorflow#37112).
-        iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
-        exhausted = False
-        while not (exhausted or stop):
-            total_weight = total_loss = 0.0
-            for _ in range(config.grad_accum_steps):  # one update = grad_accum_steps micro-batches
-                with clock("input"):
-                    batch = next(iterator, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                counts = steps.accumulate(batch)
-                window.add(*(float(c) for c in counts))
-                total_loss += float(counts[0])
-                total_weight += float(counts[1])
-                progress.batch_in_epoch.assign_add(1)
-            if total_weight == 0.0:
-                continue
-            scale = float(loss_scale.current.numpy())
-            applied, norm = steps.apply(tf.constant(total_weight), tf.constant(total_loss))
-            step = int(optimizer.step.numpy())
-            bar.update(step - bar.n)
-            last = step >= total_steps
-            skipped_in_a_row = 0 if bool(applied) else skipped_in_a_row + 1
-            if skipped_in_a_row:
-                log.warning("update %d skipped: non-finite loss or gradients (%d skipped so far); loss scale now %g",
-                            step + 1, int(loss_scale.skipped.numpy()), float(loss_scale.current.numpy()))
-                # under fp16 only at scale 1: not an overflow that a smaller scale fixes
-                if (config.nan_policy == "stop" and scale <= 1.0) or skipped_in_a_row >= SKIP_LIMIT:
-                    bar.close()
+    with progress_bar(total_steps, step) as bar:
+        while not stop:
+            epoch, skip = int(progress.epoch.numpy()), int(progress.batch_in_epoch.numpy())
+            # Each bucketed global batch is split evenly over the replicas: they always agree on the shape, and no
+            # replica ever waits on an uneven last batch (tensorflow#37112).
+            iterator = iter(strategy.experimental_distribute_dataset(train_batches.dataset(epoch, skip=skip)))
+            exhausted = False
+            while not (exhausted or stop):
+                total_weight = total_loss = 0.0
+                for _ in range(config.grad_accum_steps):  # one update = grad_accum_steps micro-batches
+                    with clock("input"):
+                        batch = next(iterator, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    counts = steps.accumulate(batch)
+                    window.add(*(float(c) for c in counts))
+                    total_loss += float(counts[0])
+                    total_weight += float(counts[1])
+                    progress.batch_in_epoch.assign_add(1)
+                if total_weight == 0.0:
+                    continue
+                scale = float(loss_scale.current.numpy())
+                applied, norm = steps.apply(tf.constant(total_weight), tf.constant(total_loss))
+                step = int(optimizer.step.numpy())
+                if not compiled:
+                    compiled = True
+                    log.info("compiled; the first update done %.1f s after compiling began",
+                             time.perf_counter() - compile_start)
+                bar.update(step - bar.n)
+                last = step >= total_steps
+                skipped_in_a_row = 0 if bool(applied) else skipped_in_a_row + 1
+                if skipped_in_a_row:
+                    log.warning("update %d skipped: non-finite loss or gradients (%d skipped so far); loss scale "
+                                "now %g", step + 1, int(loss_scale.skipped.numpy()), float(loss_scale.current.numpy()))
+                    # under fp16 only at scale 1: not an overflow that a smaller scale fixes
+                    if (config.nan_policy == "stop" and scale <= 1.0) or skipped_in_a_row >= SKIP_LIMIT:
+                        summaries.close()
+                        raise DivergedError(step + 1, checkpoints.last_good,
+                                            in_a_row=1 if config.nan_policy == "stop" else skipped_in_a_row)
+                if step % config.log_every == 0 or last:
+                    numbers = {**window.flush(), "epoch": step / updates_per_epoch,
+                               "learning_rate": float(schedule(step - 1)), "gradient_norm": float(norm),
+                               "loss_scale": float(loss_scale.current.numpy()),
+                               "skipped_steps": int(loss_scale.skipped.numpy())}
+                    summaries.scalars("train", step, numbers)
+                    log.info("%s", progress_line(step, total_steps, first_step, time.perf_counter() - loop_start,
+                                                 numbers))
+                    bar.set_postfix(loss=f"{numbers['loss']:.4f}", lr=f"{numbers['learning_rate']:.2e}",
+                                    examples_s=f"{numbers['examples_per_second']:.1f}", refresh=False)
+                if config.eval_every and step % config.eval_every == 0 and evaluated_at != step:
+                    stop, evaluated_at = evaluate_and_keep_best(step), step
+                if step % config.checkpoint_every == 0:
+                    with clock("checkpoint"):
+                        checkpoints.save(step)
+                if interrupt is not None and agreed(interrupt(step)) and not last:
+                    if step % config.checkpoint_every:
+                        checkpoints.save(step)
                     summaries.close()
-                    raise DivergedError(step + 1, checkpoints.last_good,
-                                        in_a_row=1 if config.nan_policy == "stop" else skipped_in_a_row)
-            if step % config.log_every == 0 or last:
-                summaries.scalars("train", step, {**window.flush(), "epoch": step / updates_per_epoch,
-                                                  "learning_rate": float(schedule(step - 1)),
-                                                  "gradient_norm": float(norm),
-                                                  "loss_scale": float(loss_scale.current.numpy()),
-                                                  "skipped_steps": int(loss_scale.skipped.numpy())})
-            if config.eval_every and step % config.eval_every == 0 and evaluated_at != step:
-                stop, evaluated_at = evaluate_and_keep_best(step), step
-            if step % config.checkpoint_every == 0:
-                with clock("checkpoint"):
-                    checkpoints.save(step)
-            if interrupt is not None and agreed(interrupt(step)) and not last:
-                bar.close()
-                if step % config.checkpoint_every:
-                    checkpoints.save(step)
-                summaries.close()
-                log.info("interrupted at step %d; checkpoint %s; continue with --resume", step,
-                         checkpoints.last_good)
-                return {"interrupted_at": step}
-            stop = stop or last
-        if exhausted:
-            progress.epoch.assign_add(1)
-            progress.batch_in_epoch.assign(0)
-            if evaluated_at != step:
-                stop, evaluated_at = evaluate_and_keep_best(step) or stop, step
-    bar.close()
+                    log.info("interrupted at step %d; checkpoint %s; continue with --resume", step,
+                             checkpoints.last_good)
+                    return {"interrupted_at": step}
+                stop = stop or last
+            if exhausted:
+                progress.epoch.assign_add(1)
+                progress.batch_in_epoch.assign(0)
+                if evaluated_at != step:
+                    stop, evaluated_at = evaluate_and_keep_best(step) or stop, step
     if evaluated_at != step:  # the last updates were not evaluated yet (an early stop evaluates before it stops)
         evaluate_and_keep_best(step)
     clock.seconds["loop"] = time.perf_counter() - loop_start
@@ -409,9 +420,26 @@ class Window:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         values = {"loss": self.loss / max(self.weight, 1e-9), "examples_per_second": self.examples / elapsed,
                   "tokens_per_second": self.tokens / elapsed}
-        log.info("loss %.4f, %.1f examples/s", values["loss"], values["examples_per_second"])
         self._reset()
         return values
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, done: int) -> Iterator[tqdm.tqdm]:
+    """A bar over the updates (ETA, and the last logged loss, learning rate and examples/s) while stderr is a
+    terminal; log lines print above it. Elsewhere (a file, CI) there is no bar, only the log lines."""
+    with tqdm.contrib.logging.logging_redirect_tqdm(), tqdm.tqdm(
+            total=total, initial=done, unit="update", disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+        yield bar
+
+
+def progress_line(step: int, total: int, first: int, seconds: float, numbers: dict) -> str:
+    """'update 40/114 (35%): loss 0.5694, lr 8.4e-05, 28.1 examples/s, 1:05 left' (the time left from this run's
+    pace so far, evaluations included)."""
+    left = seconds / max(step - first, 1) * (total - step)
+    return (f"update {step}/{total} ({100 * step / total:.0f}%): loss {numbers['loss']:.4f}, lr "
+            f"{numbers['learning_rate']:.2g}, {numbers['examples_per_second']:.1f} examples/s, "
+            f"{int(left // 60)}:{int(left % 60):02d} left")
 
 
 class Stopwatch:
