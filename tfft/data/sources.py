@@ -126,8 +126,7 @@ class DataConfig:
 
     def description(self) -> str:
         """The data in a few words, for reports: --dataset and the split files given beside or instead of it."""
-        files = [f"{split} {path}" for split, path in (("train", self.train_file), ("validation",
-                 self.validation_file), ("test", self.test_file)) if path]
+        files = [f"{split} {path}" for split, path in self.split_files().items()]
         return ", ".join(filter(None, [self.dataset, *files]))
 
     def max_text_chars(self) -> int | None:
