@@ -73,3 +73,29 @@ def test_leftovers_of_killed_writes_are_removed_and_a_directory_moved_aside_come
     assert len(files.remove_leftovers(tmp_path)) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "export"]
     assert (tmp_path / "export" / "saved_model.pb").read_text() == "model"
+
+
+@pytest.fixture(params=[0o022, 0o027, 0o077])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+def test_what_is_written_gets_the_mode_the_umask_gives_not_the_temporary_files(tmp_path, umask):
+    """mkstemp / mkdtemp make 0600 / 0700 files: renamed into place as they are, a saved model would be unreadable
+    for any other user (a TF Serving container, say). The reference is what plain open and mkdir give."""
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "plain").mkdir()
+    file_mode = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    dir_mode = (tmp_path / "plain").stat().st_mode & 0o777
+    assert (file_mode, dir_mode) == (0o666 & ~umask, 0o777 & ~umask) and files.umask() == umask
+    files.write_text(tmp_path / "a.txt", "x")
+    with files.atomic_path(tmp_path / "b.png") as tmp:
+        pathlib.Path(tmp).write_bytes(b"x")
+    with files.atomic_dir(tmp_path / "model") as staging:
+        (staging / "config.json").write_text("{}")
+    assert [(p.name, p.stat().st_mode & 0o777) for p in sorted(tmp_path.iterdir())] == [
+        ("a.txt", file_mode), ("b.png", file_mode), ("model", dir_mode), ("plain", dir_mode),
+        ("plain.txt", file_mode)]
+    assert (tmp_path / "model" / "config.json").stat().st_mode & 0o777 == file_mode

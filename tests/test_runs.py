@@ -161,3 +161,32 @@ def test_a_model_path_that_does_not_exist_is_named_without_the_offline_advice(tm
     with pytest.raises(ModelNotFoundError) as raised:
         check_run(TrainConfig(model=str(tmp_path / "nonexistent")))
     assert str(raised.value) == f"{tmp_path / 'nonexistent'}: no such model directory"
+
+
+def test_a_run_directory_and_its_export_are_readable_as_the_umask_says(tiny_runs, tmp_path):
+    """Every file and directory of a run's settings, best/ (save_pretrained) and export/ (SavedModel): 0640 / 0750
+    under umask 027, as open and mkdir give them, not the 0600 / 0700 of the temporary files they were written as."""
+    import os
+    import shutil
+
+    from tfft.runs import read_run, start_run
+    from tfft.serving.module import export_run
+
+    previous = os.umask(0o027)
+    try:
+        run_dir = tmp_path / "run"
+        start_run(read_run(tiny_runs["classification"]), run_dir)
+        shutil.copytree(tiny_runs["classification"] / "best", tmp_path / "source")
+        from tfft.checkpoints.io import from_pretrained, save_pretrained
+        from tfft.tokenization import load_tokenizer
+
+        save_pretrained(from_pretrained(tmp_path / "source"), run_dir / "best",
+                        tokenizer=load_tokenizer(tmp_path / "source"))
+        export_run(run_dir, run_dir / "export")
+    finally:
+        os.umask(previous)
+    modes = {str(p.relative_to(run_dir)): p.stat().st_mode & 0o777 for p in run_dir.rglob("*")}
+    assert {"config.json", "best/model.safetensors", "export/saved_model.pb", "export/variables"} <= set(modes)
+    assert {name: mode for name, mode in modes.items()
+            if mode != (0o750 if (run_dir / name).is_dir() else 0o640)} == {}
+    assert run_dir.stat().st_mode & 0o777 == 0o750

@@ -3,7 +3,12 @@ target, flush it to disk, then rename it over the target (atomic on POSIX). Dire
 export) are assembled in a staging directory beside the target and swapped into place the same way.
 
 A write that fails (disk full, permission denied, read-only file system) leaves the target as it was and raises
-OutputError, one line naming the path and the reason."""
+OutputError, one line naming the path and the reason.
+
+What is written gets the mode the process's umask gives an ordinary file or directory (0644 / 0755 under the usual
+022), as `open` and `mkdir` give it and as transformers' save_pretrained leaves a model: the temporary files and
+staging directories are made private (0600 / 0700) by `tempfile`, and a model renamed into place that way could not
+be read by another user or by a TF Serving container running as a non-root user."""
 
 import contextlib
 import ctypes
@@ -49,6 +54,23 @@ def _reported(path: str | os.PathLike) -> Iterator[None]:
         raise output_error(path, err) from err
 
 
+def umask() -> int:
+    """The process's umask: from /proc/self/status where Linux shows it, else by setting it and setting it back
+    (which another thread could see for an instant)."""
+    try:
+        status = pathlib.Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _ordinary_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Gives a temporary file (0600) or staging directory (0700) the mode `open` or `mkdir` would have given it."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask())
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
     """A UTF-8 text file to write that appears at `path` only when the block finishes without an error."""
@@ -57,6 +79,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            _ordinary_mode(tmp)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 yield f
                 f.flush()
@@ -78,6 +101,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
         os.close(fd)
         try:
+            _ordinary_mode(tmp)
             yield pathlib.Path(tmp)
             with open(tmp, "rb") as written:
                 os.fsync(written.fileno())
@@ -179,7 +203,13 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[pathlib.Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
+            _ordinary_mode(staging, directory=True)
             yield staging
+            # What a library wrote private inside: safetensors' save_file makes 0600 files since 0.8 (it writes a
+            # tempfile and renames it; safetensors/safetensors#782), so a saved model.safetensors was unreadable.
+            for path in staging.rglob("*"):
+                if not path.is_symlink():
+                    _ordinary_mode(path, directory=path.is_dir())
             if not target.exists():
                 os.rename(staging, target)
             elif _exchange(staging, target):

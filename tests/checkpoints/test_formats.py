@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import max_abs_diff, padded_batch, tfft_call
+from conftest import max_abs_diff, padded_batch, tfft_call
 from tfft.checkpoints import formats
 from tfft.checkpoints.io import export_weights, from_pretrained
 from tfft.models import BertConfig, build_model

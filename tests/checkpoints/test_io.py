@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import max_abs_diff, padded_batch, tfft_call, torch_outputs
+from conftest import max_abs_diff, padded_batch, tfft_call, torch_outputs
 from tfft.checkpoints import formats, names
 from tfft.checkpoints.io import export_weights, from_pretrained, load_weights, save_pretrained
 from tfft.models import HEADS, BertConfig, ConfigError, DistilBertConfig, build_model

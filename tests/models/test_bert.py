@@ -7,7 +7,7 @@ fp32, padded batch with two segments, padded positions excluded; tolerance 1e-4.
 
 import pytest
 
-from tests.conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs
+from conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

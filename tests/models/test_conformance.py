@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import max_abs_diff, padded_batch, tfft_call
+from conftest import max_abs_diff, padded_batch, tfft_call
 from tfft.checkpoints.io import from_pretrained
 from tfft.models import HEADS, BertConfig, DistilBertConfig, build_model
 

@@ -8,7 +8,7 @@ with save_pretrained and loaded by tfft. fp32, padded batch, padded positions ex
 import numpy as np
 import pytest
 
-from tests.conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs
+from conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

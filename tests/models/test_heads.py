@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import max_abs_diff, padded_batch, tfft_call, torch_outputs
+from conftest import max_abs_diff, padded_batch, tfft_call, torch_outputs
 from tfft.checkpoints.io import from_pretrained, save_pretrained
 from tfft.models import (CLASSIFICATION_HEADS, NER_HEADS, BertConfig, ConfigError, DistilBertConfig, HeadConfig,
                          build_model, head_task)

@@ -11,7 +11,7 @@ SCRIPT = r'''
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tests.conftest import padded_batch
+from conftest import padded_batch
 from tfft.models import BertConfig, build_model
 from tfft.optim import AdamW
 from tfft.training.precision import LossScale

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.conftest import tiny_run_config
+from conftest import tiny_run_config
 from tfft.runs import start_run
 from tfft.training import feature_cache
 from tfft.training.feature_cache import FeatureCacheError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import padded_batch
+from conftest import padded_batch
 from tfft.models import BertConfig, build_model
 from tfft.optim import AdamW
 from tfft.training.freeze import FreezeError, frozen_block_count, layer_lr_scales, trainable_variables

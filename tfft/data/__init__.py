@@ -1,6 +1,6 @@
 """Data for fine-tuning: read a source, make the splits, fix the label space, tokenize once (cached), batch.
 
-    data = load_data(DataConfig(dataset="../shared/data/sst2"), TASKS["classification"])
+    data = load_data(DataConfig(dataset="data/sst2"), TASKS["classification"])  # train.tsv, dev.tsv, test.tsv
     encoded = encode_data(data, tokenizer, max_length=128)
     train = Batches(encoded["train"], batch_size=32, boundaries=bucket_boundaries(128), pad_token_id=0,
                     seed=0, shuffle=True)

@@ -12,12 +12,11 @@ import json
 import logging
 import os
 import pathlib
-import tempfile
 import time
 
 import numpy as np
 
-from tfft import tokenization
+from tfft import files, tokenization
 from tfft.data.examples import Examples, LabelSpace
 
 log = logging.getLogger(__name__)
@@ -61,15 +60,8 @@ class Encoded:
     def save(self, path: pathlib.Path) -> None:
         """Atomic: written to a temporary file beside `path`, then renamed."""
         arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path: pathlib.Path) -> "Encoded":

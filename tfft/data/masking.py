@@ -9,7 +9,7 @@ word is.
 
 Choosing a fixed number per sequence (rather than each token independently) bounds the predictions of a batch
 of length L by ceil(L x probability): the head then runs only on those K positions, a static shape per
-batch length under XLA (FIELD-NOTES 'XLA shapes'). The draw is a pure function of (seed, stream, epoch, batch),
+batch length under XLA, which compiles every new shape again (tensorflow#62198). The draw is a pure function of (seed, stream, epoch, batch),
 so a resumed run masks exactly as the uninterrupted one, and every evaluation sees the same masks.
 """
 

@@ -1,7 +1,7 @@
 """Parsers for local data files: delimited text (CSV, TSV, ';'-separated), JSON Lines and CoNLL columns.
 
 Each returns rows with the line each came from, so later checks can point at `file:line`. Real files have
-quirks these parsers survive (see ../shared/data/*/SOURCE.md): a UTF-8 byte-order mark (MRPC), unescaped
+quirks these parsers survive (each seen in the distributed files named): a UTF-8 byte-order mark (MRPC), unescaped
 double quotes in tab-separated text (MRPC: a CSV reader with quoting merges rows, so 'auto' quoting
 falls back to plain splitting when that gives a consistent table and quoting does not, or when quoting merged
 lines and the file is not RFC 4180 CSV), fields quoted with doubled quotes (AG News), ';' separators (emotion),

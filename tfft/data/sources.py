@@ -576,7 +576,7 @@ def _hub_splits(name: str, task, config: DataConfig) -> dict[str, Examples]:
             f"--dataset={name}: could not load the Hugging Face data set {repo}{':' + subset if subset else ''} "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Offline and not cached? "
             "Point --dataset at local files (a directory with train/dev/test files, or one CSV/TSV/JSONL/CoNLL "
-            "file), e.g. --dataset=../shared/data/sst2, or use the embedded sample: --dataset=sample") from err
+            "file), e.g. --dataset=data/sst2, or use the embedded sample: --dataset=sample") from err
     splits = {}
     for split_name, table in loaded.items():
         split = SPLIT_WORDS.get(split_name)

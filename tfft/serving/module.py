@@ -11,7 +11,7 @@ Signatures (`saved_model_cli show --all --dir DIR` lists them; README 'Serving' 
   `logits` float32 ([B, C], or [B, L, C] for NER); `predict_ids_int64` takes int64 ids.
 Every signature answers an empty batch (B = 0) with empty outputs of the shapes above.
 
-String handling stays outside any XLA-compiled function (XLA has no strings, FIELD-NOTES 'Serving').
+String handling stays outside any XLA-compiled function (XLA takes no DT_STRING input: tensorflow/models#10834).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The two paths share nothing but the record format: the export tokenizes in the graph and decodes entities
 with TensorFlow ops, the Python path uses the Hugging Face tokenizer, the tfft model and
-`tfft.tasks.metrics.entities`. That is what makes their agreement (tests/serving/test_parity.py) a check.
+`tfft.tasks.metrics.entities`. That is what makes their agreement (tests/test_predict.py, tests/serving/test_module.py: the same records) a
+check.
 
 Records: classification and pair `{"text", ["text_pair"], "label", "probabilities": {label: p}, "truncated"}`;
 NER `{"text", "entities": [{"type", "start", "end", "text", "score"}], "words": [[word, tag], ...],

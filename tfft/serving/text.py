@@ -5,7 +5,7 @@ Why tables instead of tensorflow_text's BertTokenizer: the Hugging Face BERT tok
 special tokens ("[SEP]", ...) in the raw text, then normalizes (deletes control characters, puts spaces around
 CJK characters, NFD + drops nonspacing marks, lower-cases) and then splits on whitespace and punctuation.
 tensorflow_text does these steps in another order, with ICU case folding, and turns control characters into
-spaces, so its ids differ ("straße", "ＡＢＣ", a zero-width space inside a word; FIELD-NOTES 'Tokenizer parity').
+spaces, so its ids differ ("straße", "ＡＢＣ", a zero-width space inside a word: tested in tests/serving/test_text.py).
 Every normalization step acts on one character at a time, so `read_char_table` asks the tokenizer itself what
 it does to each of the 1.1M code points: delete it, make it a space, make it a word of its own (punctuation,
 CJK), or keep it inside a word, possibly rewritten ('É' -> 'e'). The graph applies that table with

@@ -11,7 +11,8 @@ tf.train.CheckpointManager, made safe against what kills runs.
   still names the previous checkpoint, which stays intact (the manager deletes old ones only after a save).
 
 Multi-worker: every worker saves (the save is collective), non-chief workers into a scratch directory; all of them
-restore from the chief's directory, which must be on storage every worker reads (FIELD-NOTES 'Distribution').
+restore from the chief's directory, which must be on storage every worker reads. A worker that does not save leaves
+the others waiting in the collective for ever.
 """
 
 import glob

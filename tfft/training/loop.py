@@ -210,7 +210,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
 
     # ---------------------------------------------------------------- restore or init
     # Multi-worker: every worker saves (a collective), non-chief workers to a scratch directory, and every worker
-    # restores from the chief's; only the chief writes best/, summaries and reports (FIELD-NOTES 'Distribution').
+    # restores from the chief's (a worker that skips the save deadlocks the others); only the chief writes best/,
+    # summaries and reports.
     chief = getattr(strategy.extended, "should_checkpoint", True)
     checkpoints = Checkpoints(
         tf.train.Checkpoint(model=model, optimizer=optimizer, loss_scale=loss_scale, progress=progress),

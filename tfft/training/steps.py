@@ -1,6 +1,7 @@
 """The compiled steps the loop calls. Each is a plain function of tensors; tfft.bench times them.
 
-Arrangement (correct under any tf.distribute strategy and under XLA, FIELD-NOTES 'Distribution'):
+Arrangement (correct under any tf.distribute strategy and under XLA: an NCCL all-reduce inside an XLA cluster is
+refused, tensorflow#45940 and #48502, and MultiWorker with jit_compile failed to compile, tensorflow#58961):
 - `gradients` (jit-compiled when --xla, once per batch shape; otherwise one graph for every batch length): forward
   (from cached encoder features when the batch has them), masked loss (or a CRF's), backward for one micro-batch
   on one replica; only the trainable variables are watched, so frozen ones get no gradient at all.

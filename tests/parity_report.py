@@ -1,7 +1,10 @@
 """Measures what the parity tests bound: max |tfft - transformers (PyTorch)| per output, and the load time of a
 66M-parameter DistilBERT checkpoint. Prints one JSON line. Needs the test requirements (torch).
 
-    .venv/bin/python scripts/parity_report.py
+    .venv/bin/python tests/parity_report.py
+
+It lives beside the tests because it measures with their helpers (conftest.py: the PyTorch reference, padded
+batches, the masked difference); pytest does not collect it.
 
 DistilBERT at distilbert-base-uncased dimensions with random weights (no weights offline); BERT layout on the
 real packaged all-MiniLM-L6-v2. fp32, padded batch of lengths (16, 11, 5), padded positions excluded.
@@ -14,11 +17,11 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tfft; tests/ is first already
 
 import transformers  # noqa: E402
 
-from tests.conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs  # noqa: E402
+from conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, torch_outputs  # noqa: E402
 from tfft.checkpoints.hub import resolve  # noqa: E402
 from tfft.checkpoints.io import from_pretrained  # noqa: E402
 
