@@ -1,6 +1,9 @@
 """What every entry point shares (tfft/cli.py): one-line errors on a quiet stderr, hints for other tools' flag
 names, --help that lists every flag the command takes and exits 0, and exit codes for interrupted runs."""
 
+import contextlib
+import importlib
+import io
 import os
 import pathlib
 import signal
@@ -96,3 +99,23 @@ def test_ctrl_c_while_preparing_stops_at_once_with_130_and_leaves_nothing(tmp_pa
     assert process.returncode == 130, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == "error: interrupted by SIGINT before anything was saved"
     assert not out.exists()
+
+
+def refusal(command: str, *args: str) -> str:
+    """The line `python -m tfft.<command> ARGS` refuses ARGS with, made in this process instead (no TensorFlow
+    start-up per case): the command's own flag parsing (cli._parse_flags) and main, a USER_ERRORS exception reported
+    as cli.run reports it, exit code 2 and nothing else on stderr. absl's flags are as before afterwards. The
+    subprocess cases beside the callers check that the command prints this very line."""
+    from absl.testing import flagsaver
+
+    from tfft import cli
+
+    module = importlib.import_module(f"tfft.{command}")  # before flagsaver: restoring deletes flags defined after it
+    stderr = io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exited:
+        try:
+            module.main(cli._parse_flags([command, *args]))
+        except cli.USER_ERRORS as err:
+            cli.fail(str(err))
+    assert exited.value.code == cli.EXIT_USAGE and stderr.getvalue().count("\n") == 1, stderr.getvalue()
+    return stderr.getvalue().rstrip("\n")

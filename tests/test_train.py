@@ -1,5 +1,7 @@
-"""`python -m tfft.train` end to end in a subprocess, for each task on a tiny model, and its bad-flag contract."""
+"""`python -m tfft.train` end to end in a subprocess, for each task on a tiny model, and its bad-flag contract (checked
+in this process, the command itself for a few)."""
 
+import functools
 import json
 import math
 import pathlib
@@ -10,13 +12,28 @@ import sys
 import pytest
 
 from conftest import error_line
+from test_cli import refusal
+from test_config import parsed
 
 ROOT = pathlib.Path(__file__).parent.parent
 
 
-def train(*args, env=None):
+def train(*args):
     return subprocess.run([sys.executable, "-m", "tfft.train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env)
+                          timeout=600)
+
+
+@pytest.fixture
+def refused(monkeypatch):
+    """refusal("train", ...) that never trains: flags that pass every check go on through start_run (which makes the
+    run directory) and stop where main makes the strategy."""
+    from tfft import train as command
+
+    def accepted(distribute):
+        raise AssertionError(f"tfft.train accepted the flags (--distribute={distribute})")
+
+    monkeypatch.setattr(command, "make_strategy", accepted)
+    return functools.partial(refusal, "train")
 
 
 @pytest.mark.parametrize("task,size,metric", [("classification", 80, "accuracy"), ("pair", 80, "accuracy"),
@@ -45,13 +62,22 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     assert {"loss", "learning_rate", "gradient_norm", "examples_per_second"} <= set(accumulator.Tags()["tensors"])
 
 
-def test_continued_pretraining_end_to_end(tmp_path, tiny_model):
-    """--task=mlm: validation perplexity before training (step 0) and after, best/ a masked-LM checkpoint."""
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory, tiny_model):
+    """A --task=mlm run of the tiny BERT (an encoder without a masked-LM head): its directory and the finished
+    command."""
+    tmp_path = tmp_path_factory.mktemp("mlm")
     out = tmp_path / "run"
     result = train("--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
                    "--eval_every=3", "--max_seq_length=32", "--log_every=2", "--lr=1e-3", "--whole_word_masking",
                    f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_continued_pretraining_end_to_end(mlm_run):
+    """--task=mlm: validation perplexity before training (step 0) and after, best/ a masked-LM checkpoint."""
+    out, _ = mlm_run
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["architectures"] == ["BertForMaskedLM"]
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -73,10 +99,8 @@ def test_continued_pretraining_end_to_end(tmp_path, tiny_model):
         out / "report.md").read_text()
 
 
-def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
-    result = train("--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=1", "--batch_size=8",
-                   "--max_seq_length=32", f"--output_dir={tmp_path / 'run'}", f"--cache_dir={tmp_path / 'cache'}")
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_an_encoder_without_a_masked_lm_head_says_so(mlm_run):
+    _, result = mlm_run
     assert "has no masked-LM head (cls.predictions.bias" in result.stderr
     assert "it starts from the tied word embeddings (bias 0) with a freshly initialised transform" in result.stderr
 
@@ -100,7 +124,6 @@ def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
     (["--task=mlm", "--head=mlp"], "error: --head=mlp: expected hf for --task=mlm"),
     (["--task=mlm", "--export"], "error: --export=True: expected off with --task=mlm"),
     (["--task=mlm", "--freeze=all"], "error: --feature_cache=auto: expected off with --task=mlm --freeze=all"),
-    (["--task=mlm", "--label_names=a,b"], "error: --label_names=a,b: --task=mlm has no labels"),
     (["--adafactor_relative_step"], "error: --adafactor_relative_step=True: expected off unless --optimizer=adafactor"),
     (["--optimizer=adafactor", "--adafactor_warmup_init"], "error: --adafactor_warmup_init=True: expected off unless "
      "--adafactor_relative_step"),
@@ -118,24 +141,32 @@ def test_an_encoder_without_a_masked_lm_head_says_so(tmp_path, tiny_model):
     (["--lora_adapter=/nonexistent"], "error: /nonexistent: not a PEFT adapter directory (adapter_config.json is "
      "missing)"),
 ])
-def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, args, message):
+def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, refused, args, message):
     out = tmp_path / "run"
-    result = train(f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", *args)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-2000:]
+    assert refused(f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", *args).startswith(message)
     assert not out.exists()
 
 
-def test_a_model_directory_without_a_tokenizer_fails_before_any_work(tmp_path, tiny_model):
+@pytest.mark.parametrize("args", [["--lr=-1"], ["--freeze=bottom:7"]])  # a setting's own check; one against the model
+def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path, tiny_model, refused, args):
+    """The wiring of the cases above (absl's parse errors: tests/test_cli.py): the same line, exit code 2, no run
+    directory."""
+    out = tmp_path / "run"
+    args = (f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", *args)
+    assert error_line(train(*args)) == refused(*args)
+    assert not out.exists()
+
+
+def test_a_model_directory_without_a_tokenizer_fails_before_any_work(tmp_path, tiny_model, refused):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("tokenizer*", "vocab.txt", "special_tokens*"))
     out = tmp_path / "run"
-    result = train(f"--model={model}", "--dataset=sample", f"--output_dir={out}")
-    assert error_line(result) == f"error: {model} has no tokenizer files (expected one of tokenizer.json, vocab.txt)"
+    assert refused(f"--model={model}", "--dataset=sample", f"--output_dir={out}") == (
+        f"error: {model} has no tokenizer files (expected one of tokenizer.json, vocab.txt)")
     assert not out.exists()
 
 
-def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_model):
+def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_model, refused):
     from tfft.config import RunConfig, TrainConfig
     from tfft.data import DataConfig
     from tfft.runs import start_run
@@ -143,38 +174,42 @@ def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_mo
     out = tmp_path / "run"
     start_run(RunConfig(TrainConfig(model=str(tiny_model), output_dir=str(out)), DataConfig(dataset="sample")), out)
     before = {p.name: p.read_text() for p in out.iterdir()}
-    result = train(f"--flagfile={out / 'flags.txt'}", "--resume", "--lr=0.001", "--batch_size=4", "--log_every=5")
-    assert error_line(result) == (f"error: --resume: --lr=0.001 (was 5e-05), --batch_size=4 (was 32) differs from "
-                                  f"the run in {out}; resume it with its own flags: --flagfile={out / 'flags.txt'} "
-                                  "--resume")
+    assert refused(f"--flagfile={out / 'flags.txt'}", "--resume", "--lr=0.001", "--batch_size=4", "--log_every=5") == (
+        f"error: --resume: --lr=0.001 (was 5e-05), --batch_size=4 (was 32) differs from the run in {out}; resume it "
+        f"with its own flags: --flagfile={out / 'flags.txt'} --resume")
     assert {p.name: p.read_text() for p in out.iterdir()} == before
 
 
-def test_bad_data_leaves_no_run_directory_behind(tmp_path, tiny_model):
+@pytest.mark.parametrize("args,message", [
+    (["--dataset={tmp}/train.csv"], "error: {tmp}/train.csv:3: expected 2 fields (as on line 1), found 3; check "
+     "--delimiter / --quoting"),
+    (["--task=mlm", "--dataset=sample", "--label_names=a,b"], "error: --label_names=a,b: --task=mlm has no labels (the "
+     "targets are the masked tokens)"),  # checked as the data is read (tfft/data/sources.py read_splits)
+])
+def test_bad_data_leaves_no_run_directory_behind(tmp_path, tiny_model, args, message):
     """The data is read after the run directory is made: the fresh directory goes again, so the corrected command
     needs no --overwrite."""
-    data = tmp_path / "train.csv"
-    data.write_text("text,label\ngood,pos\nbad,neg,extra\n")
+    (tmp_path / "train.csv").write_text("text,label\ngood,pos\nbad,neg,extra\n")
     out = tmp_path / "run"
-    result = train(f"--model={tiny_model}", f"--dataset={data}", f"--output_dir={out}")
-    assert error_line(result) == f"error: {data}:3: expected 2 fields (as on line 1), found 3; check --delimiter / " \
-                                 "--quoting"
+    result = train(f"--model={tiny_model}", f"--output_dir={out}", *[arg.format(tmp=tmp_path) for arg in args])
+    assert error_line(result) == message.format(tmp=tmp_path)
     assert not out.exists()
 
 
-def test_a_flagfile_line_without_dashes_is_refused_not_ignored(tmp_path, tiny_model):
+def test_a_flagfile_line_without_dashes_is_refused_not_ignored(tmp_path, tiny_model, refused):
     flagfile = tmp_path / "run.cfg"
     flagfile.write_text(f"--model={tiny_model}\n--dataset=sample\nlr=1e-4\n")
-    result = train(f"--flagfile={flagfile}", f"--output_dir={tmp_path / 'run'}")
-    assert error_line(result) == ("error: unexpected argument 'lr=1e-4': flags are --name=value (in a flagfile too, "
-                                  "one per line)")
+    assert refused(f"--flagfile={flagfile}", f"--output_dir={tmp_path / 'run'}") == (
+        "error: unexpected argument 'lr=1e-4': flags are --name=value (in a flagfile too, one per line)")
 
 
-def test_offline_default_model_names_the_quickstart(tmp_path):
-    result = train("--task=ner", f"--output_dir={tmp_path / 'run'}",
-                   env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)})
-    assert result.returncode == 2
-    assert "--flagfile=flags/quickstart_ner.cfg" in result.stderr.splitlines()[-1]
+def test_offline_default_model_names_the_quickstart(tmp_path, refused, monkeypatch):
+    import huggingface_hub
+
+    # HF_HUB_OFFLINE=1 and an empty HF_HUB_CACHE, as huggingface_hub reads them when it loads (it has by now)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert "--flagfile=flags/quickstart_ner.cfg" in refused("--task=ner", f"--output_dir={tmp_path / 'run'}")
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -262,18 +297,15 @@ def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path,
 def test_flags_txt_repeats_the_run(tmp_path):
     import dataclasses
 
+    from tfft import cli
     from tfft.config import ConfigFlagError, RunConfig, TrainConfig
     from tfft.data import DataConfig
+    from tfft.train import train_config
 
     run = RunConfig(TrainConfig(task="ner", model="m", lr=3e-5, clip_norm=None, max_steps=7, xla=True, seed=4),
                     DataConfig(dataset="d", label_names="a,b", train_label_fraction=None, seed=4))
     (tmp_path / "flags.txt").write_text(run.to_flags())
-    script = ("import sys; from absl import flags; import tfft.train as t; from tfft import cli; "
-              "from tfft.config import RunConfig; flags.FLAGS(sys.argv); "
-              "print(RunConfig(t.train_config(flags.FLAGS), cli.data_config(flags.FLAGS)).to_json())")
-    result = subprocess.run([sys.executable, "-c", script, f"--flagfile={tmp_path / 'flags.txt'}"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert RunConfig.from_json(result.stdout) == run
+    values = parsed(f"--flagfile={tmp_path / 'flags.txt'}")
+    assert RunConfig(train_config(values), cli.data_config(values)) == run
     with pytest.raises(ConfigFlagError, match="--train_on_validation: expected --select=last"):
         dataclasses.replace(run, data=dataclasses.replace(run.data, train_on_validation=True))
