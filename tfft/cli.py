@@ -215,7 +215,7 @@ def help_text(program: str) -> str:
     """--help: what the command does, then every flag it takes, grouped by the module defining them, in the order
     they are defined (absl's --help leaves out flags of imported modules; --helpfull adds absl's and TensorFlow's)."""
     main = sys.modules["__main__"]
-    command = (getattr(main.__spec__, "name", None) or pathlib.Path(program).stem) if main.__spec__ else program
+    command = main.__spec__.name if main.__spec__ else pathlib.Path(program).stem  # python -m tfft.X, or a script
     lines = [(main.__doc__ or command).strip(), ""]
     for module, defined in flags.FLAGS.flags_by_module_dict().items():
         name = command if module in (program, getattr(main, "__file__", None)) else module

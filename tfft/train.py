@@ -165,9 +165,8 @@ def main(argv):
                                    f"tfft.train --flagfile={output_dir / 'flags.txt'} --output_dir={output_dir} "
                                    "--resume")
     if result:
-        test_source = read_json(output_dir / "data_summary.json").get("sources", {}).get("test", "")
-        print(console.metrics_table(result, f"test metrics (test split: {test_source})" if test_source
-                                    else "test metrics"))
+        test_source = read_json(output_dir / "data_summary.json")["sources"]["test"]  # this run wrote it
+        print(console.metrics_table(result, f"test metrics (test split: {test_source})"))
     print(f"run directory: {output_dir}  (best model: {output_dir / 'best'})")
     if FLAGS.merge_lora:
         print(f"merged model: {output_dir / 'merged'}")

@@ -171,9 +171,8 @@ def train_and_evaluate(run: RunConfig, output_dir: pathlib.Path, *, resume: bool
     updates_per_epoch = math.ceil(train_batches.steps_per_epoch / config.grad_accum_steps)
     total_steps = config.max_steps or math.ceil(config.epochs * updates_per_epoch)
     lengths = sorted({length for _, length in train_batches.plan(0).shapes})
-    sources = data.summary().get("sources", {})
     for split, examples in data.splits.items():
-        log.info("%s: %d examples from %s", split, len(examples), sources.get(split, run.data.dataset))
+        log.info("%s: %d examples from %s", split, len(examples), data.sources[split])
     log.info("%d training examples, %d batches of %d per epoch, %d updates in all; %d batch lengths from %d to %d",
              len(encoded["train"]), train_batches.steps_per_epoch, config.batch_size, total_steps, len(lengths),
              lengths[0], lengths[-1])
