@@ -1,6 +1,7 @@
 """MirroredStrategy on 2 logical CPU devices gives the same updates as one device (run in a subprocess: logical
 devices must be configured before TensorFlow initialises)."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -60,6 +61,8 @@ print("ok", single_losses)
 
 
 def test_mirrored_two_cpus_equals_one_device():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}  # the script imports conftest
+    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.startswith("ok")
