@@ -1,8 +1,15 @@
 """Shared fixtures: the packaged real encoder, padded batches, and the PyTorch reference helpers."""
 
+import contextlib
+import importlib
+import io
 import json
+import logging
 import os
 import pathlib
+import re
+import subprocess
+import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +28,8 @@ FAULTS_FULL = os.environ.get("TFFT_FAULTS") == "full"
 def pytest_configure(config):
     config.addinivalue_line("markers", "faults: fault injection (kills, damaged and full disks, divergence, hostile "
                             "inputs, lost workers); TFFT_FAULTS=full for the full size")
+    config.addinivalue_line("markers", "slow: takes 5 s or more (a training run, a TensorFlow subprocess, an XLA "
+                            "compile, the real encoder); -m 'not slow' is the inner loop (BUILD.md 'Tests')")
 
 
 def checkpoint_model_tensors(run_dir) -> dict:
@@ -196,6 +205,82 @@ def error_line(result) -> str:
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     return result.stderr.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def command_module(command: str):
+    """tfft.<command> with its flags defined in absl's FLAGS for the block, as `python -m tfft.<command>` has them.
+    A module this process has imported is used as it is; otherwise it is imported for the block, a flag of the same
+    name that another command defined (tfft.train's --overwrite and --batch_size, tfft.bench's --run_dir) steps
+    aside meanwhile, and afterwards the module and its flags are gone again. Flag values are as before afterwards."""
+    from absl import flags
+    from absl.testing import flagsaver
+
+    values = flags.FLAGS
+    saved = flagsaver.save_flag_values()
+    name = f"tfft.{command}"
+    module, stashed, before, modules = sys.modules.get(name), {}, set(values), set(sys.modules)
+    try:
+        while module is None:
+            try:
+                module = importlib.import_module(name)
+            except flags.DuplicateFlagError as err:
+                other = re.match(r"The flag '([^']+)' is defined twice", str(err)).group(1)
+                assert other in before and other not in stashed, err
+                for partial in [n for n in values if n not in before or n in stashed]:  # the retry defines them
+                    delattr(values, partial)
+                flag = values[other]
+                stashed[other] = (flag, values.find_module_defining_flag(other),
+                                  values.find_module_id_defining_flag(other))
+                delattr(values, other)
+        yield module
+    finally:
+        added = [n for n in values if n not in before or n in stashed]
+        owners = {values.find_module_defining_flag(n) for n in added}
+        for n in added:
+            delattr(values, n)
+        for n, (flag, owner, owner_id) in stashed.items():
+            values[n] = flag
+            values.register_flag_by_module(owner, flag)
+            values.register_flag_by_module_id(owner_id, flag)
+        for imported in owners & (set(sys.modules) - modules):
+            del sys.modules[imported]
+            parent, _, child = imported.rpartition(".")
+            with contextlib.suppress(AttributeError):
+                delattr(sys.modules[parent], child)
+        flagsaver.restore_flag_values(saved)
+
+
+def in_process(command: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m tfft.<command> ARGS` run in this process instead of a new one (no TensorFlow start-up): the
+    command's flag parsing (cli._parse_flags), console logging and main as cli.run runs them, with its stdout, its
+    stderr and its exit code. Logging is set up as before afterwards."""
+    from tfft import cli, console
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with command_module(command) as module, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            argv = cli._parse_flags([command, *map(str, args)])
+            console.use_console_logging()
+            cli.call_reporting(module.main, argv)
+            code = 0
+        except SystemExit as exited:
+            code = exited.code or 0
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+    return subprocess.CompletedProcess([command, *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def refusal(command: str, *args: str) -> str:
+    """The line `python -m tfft.<command> ARGS` refuses ARGS with, made in this process (in_process): exit code 2,
+    no traceback, and the only "error:" line on stderr, its last. The subprocess cases beside the callers check that
+    the command prints this very line."""
+    result = in_process(command, *args)
+    assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1, result.stderr[-2000:]
+    return error_line(result)
 
 
 def tiny_run_config(model, task: str, **train):

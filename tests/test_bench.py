@@ -1,16 +1,21 @@
 """`python -m tfft.bench` end to end on tiny configurations: every mode's JSON fields, the traces and batch lengths
 the bucket set allows, and the CLI contract for bad input: one line, exit code 2, nothing written (checked in this
-process, the command itself for a few)."""
+process, the command itself for a few). The modes run in this process (`bench_line`: the command's own flag parsing
+and main, without a TensorFlow start-up each); speed is never asserted, so the matmul peak MFU is measured against
+is taken at a smaller size."""
 
+import contextlib
+import functools
+import io
 import json
 import pathlib
+import runpy
 import subprocess
 import sys
 
 import pytest
 
-from conftest import error_line
-from test_cli import refusal
+from conftest import error_line, in_process, refusal
 
 ROOT = pathlib.Path(__file__).parent.parent
 MINILM = "all-MiniLM-L6-v2"  # packaged
@@ -21,16 +26,28 @@ def bench_args(*args, model=MINILM) -> list[str]:
     return ["--mode=pipeline", f"--model={model}", *args]
 
 
-def bench(*args, cwd=ROOT, model=MINILM):
-    return subprocess.run([sys.executable, "-m", "tfft.bench", *bench_args(*args, model=model)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-
-
-def json_line(result) -> dict:
+def run_bench(argv: list[str]) -> dict:
+    """The JSON line `python -m tfft.bench ARGV` prints, made in this process (conftest in_process)."""
+    result = in_process("bench", *argv)
     assert result.returncode == 0, result.stderr[-2000:]
-    line = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bench_line(*args, model=MINILM) -> dict:
+    """A bench run's JSON line (run_bench), which reports the process's peak resident memory."""
+    line = run_bench(bench_args(*args, model=model))
     assert line["peak_rss_mb"] > 100
     return line
+
+
+@pytest.fixture(autouse=True)
+def small_matmul_peak(monkeypatch):
+    """The matmul peak of --mode=train_step / infer at 1024^2 instead of 2048^2, 3 timed calls instead of 7 (0.4 s
+    instead of 6 s on 2 busy cores, per dtype and run); the JSON fields and MFU's arithmetic are the same."""
+    from tfft import bench as bench_module
+    from tfft.benchmarks import matmul_peak
+
+    monkeypatch.setattr(bench_module, "matmul_peak", functools.partial(matmul_peak, size=1024, repeats=3))
 
 
 LADDER = {16, 32, 48, 64}  # the 'auto' lengths under XLA at --max_seq_length=64
@@ -39,8 +56,8 @@ LADDER = {16, 32, 48, 64}  # the 'auto' lengths under XLA at --max_seq_length=64
 @pytest.mark.parametrize("xla", [False, True])
 def test_pipeline_bench_reports_shapes_padding_speed_and_cache(tmp_path, xla):
     out = tmp_path / "bench.jsonl"
-    line = json_line(bench("--task=ner", "--dataset=sample", "--max_seq_length=64", f"--cache_dir={tmp_path}",
-                           f"--output={out}", f"--xla={xla}"))
+    line = bench_line("--task=ner", "--dataset=sample", "--max_seq_length=64", f"--cache_dir={tmp_path}",
+                      f"--output={out}", f"--xla={xla}")
     assert line == json.loads(out.read_text())
     assert line["examples"] == {"train": 300, "validation": 70, "test": 70}
     lengths = {length for batch, length in line["bucket"]["batch_shapes"] if batch == 32}
@@ -52,8 +69,8 @@ def test_pipeline_bench_reports_shapes_padding_speed_and_cache(tmp_path, xla):
 
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_train_step_bench_times_the_real_step(tiny_model, task):
-    line = json_line(bench("--mode=train_step", f"--task={task}", "--batch_size=4", "--max_seq_length=16",
-                           "--calls=3", "--warmup_calls=1", model=tiny_model))
+    line = bench_line("--mode=train_step", f"--task={task}", "--batch_size=4", "--max_seq_length=16", "--calls=3",
+                      "--warmup_calls=1", model=tiny_model)
     assert line["mode"] == "train_step" and line["task"] == task and line["seq_length"] == 16
     # the tiny BERT: 2 blocks, width 32, feed-forward 37; forward matmuls x3 (tests/test_benchmarks.py checks this)
     assert line["flops_per_step"] == 3 * 2 * (2 * 64 * (4 * 32 * 32 + 2 * 32 * 37) + 4 * 4 * 16 * 16 * 32)
@@ -65,12 +82,36 @@ def test_train_step_bench_times_the_real_step(tiny_model, task):
     assert line["traces"]["gradients"] == 1 and line["trainable_parameters"] > 30522 * 32
 
 
-def test_memory_bench_measures_each_configuration_beside_the_pytorch_peer(tiny_model):
+def measured_in_process(command: list[str]) -> dict:
+    """bench._json_line (the JSON line a measurement process prints) with the process made in this one: `python -m
+    tfft.bench ARGS` through run_bench, the PyTorch peer script as __main__ with its command line, torch's random
+    state and thread count as before afterwards. The commands are bench_memory's own."""
+    if command[:3] == [sys.executable, "-m", "tfft.bench"]:
+        return run_bench(command[3:])
+    import torch
+
+    assert command[0] == sys.executable and command[1].endswith("peer_torch_memory.py"), command
+    stdout, threads = io.StringIO(), torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(), pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+            patch.setattr(sys, "argv", command[1:])
+            runpy.run_path(command[1], run_name="__main__")
+    finally:
+        torch.set_num_threads(threads)
+    return json.loads(stdout.getvalue().strip().splitlines()[-1])
+
+
+def test_memory_bench_measures_each_configuration_beside_the_pytorch_peer(tiny_model, monkeypatch):
     """Full fine-tuning against LoRA on the tiny BERT: the trainable parameters (counted independently here), the
-    saved sizes (all weights vs the adapters and head), and the PyTorch + PEFT peer's counts agreeing with tfft's."""
+    saved sizes (all weights vs the adapters and head), and the PyTorch + PEFT peer's counts agreeing with tfft's.
+    Each configuration's tfft and peer measurement runs in this process (measured_in_process), not in a process of
+    its own: the peak memory per process is not what is checked."""
     pytest.importorskip("peft")
-    line = json_line(bench("--mode=memory", "--memory_configs=full,lora", "--batch_size=2", "--max_seq_length=16",
-                           "--calls=1", "--warmup_calls=1", model=tiny_model))
+    from tfft import bench as bench_module
+
+    monkeypatch.setattr(bench_module, "_json_line", measured_in_process)
+    line = bench_line("--mode=memory", "--memory_configs=full,lora", "--batch_size=2", "--max_seq_length=16",
+                      "--calls=1", "--warmup_calls=1", model=tiny_model)
     full, lora = line["rows"]
     assert (full["config"], lora["config"]) == ("full", "lora")
     hidden, blocks, adapters = 32, 2, 2  # the tiny BERT; rank-8 adapters on query and value
@@ -93,8 +134,8 @@ def test_memory_bench_names_an_unknown_configuration(tiny_model):
 
 
 def test_infer_bench_times_python_and_saved_model(tiny_model):
-    line = json_line(bench("--mode=infer", "--batch_size=4", "--max_seq_length=16", "--calls=3",
-                           "--warmup_calls=1", "--precision=bf16", model=tiny_model))
+    line = bench_line("--mode=infer", "--batch_size=4", "--max_seq_length=16", "--calls=3", "--warmup_calls=1",
+                      "--precision=bf16", model=tiny_model)
     assert set(line["matmul_peak_gflops"]) == {"float32", "bfloat16"}
     for path in ("python", "saved_model"):
         assert line[path]["batch_seconds"] > 0 and 0 < line[path]["mfu"]
@@ -103,8 +144,9 @@ def test_infer_bench_times_python_and_saved_model(tiny_model):
 
 @pytest.mark.parametrize("xla", [False, True])
 def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, xla):
-    line = json_line(bench("--mode=epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
-                           "--batch_size=16", f"--xla={xla}", f"--cache_dir={tmp_path}", model=tiny_model))
+    line = bench_line("--mode=epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
+                      "--max_train_examples=48", "--batch_size=16", f"--xla={xla}", f"--cache_dir={tmp_path}",
+                      model=tiny_model)
     assert line["examples"] > 0 and line["updates"] == -(-line["examples"] // 16)  # every example once
     assert 0 < line["train_seconds"] < line["wall_seconds"] and 0 <= line["input_wait_share"] < 1
     assert 0 < line["padding_share"] < 0.5 and line["examples_per_second"] > 0
@@ -118,10 +160,9 @@ def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, x
 
 
 def test_head_epoch_bench_times_the_frozen_encoder_against_its_cache(tmp_path, tiny_model):
-    line = json_line(bench("--mode=head_epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
-                           "--batch_size=16", "--head=gru", "--head_hidden=8", "--feature_dtype=fp32",
-                           f"--cache_dir={tmp_path}",
-                           model=tiny_model))
+    line = bench_line("--mode=head_epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
+                      "--max_train_examples=32", "--batch_size=16", "--head=gru", "--head_hidden=8",
+                      "--feature_dtype=fp32", f"--cache_dir={tmp_path}", model=tiny_model)
     seconds = line["epoch_train_seconds"]
     assert set(seconds) == {"uncached", "first_pass", "cached"} and all(value > 0 for value in seconds.values())
     assert line["speedup_per_epoch"] == round(seconds["uncached"] / seconds["cached"], 1)
@@ -153,28 +194,32 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "cache").exists()
 
 
-@pytest.mark.parametrize("args", [["--max_seq_length=abc"], ["--dataset={tmp}/latin.tsv"]])  # absl's; the data's
-def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path, args):
-    args = bad_input(tmp_path, args)
-    result = bench(*args)
-    # TensorFlow's own C++ start-up notices (oneDNN, CUDA probes) may precede it; tfft's report is one line.
-    assert error_line(result) == refusal("bench", *bench_args(*args))
-    assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
-    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "cache").exists()
+@pytest.mark.slow
+def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path):
+    """`python -m tfft.bench` itself on absl's refusal and on the data's (two processes at once)."""
+    cases = {}
+    for name, args in (("flag", ["--max_seq_length=abc"]), ("data", ["--dataset={tmp}/latin.tsv"])):
+        (tmp_path / name).mkdir()
+        args = bad_input(tmp_path / name, args)
+        cases[name] = (args, subprocess.Popen([sys.executable, "-m", "tfft.bench", *bench_args(*args)], cwd=ROOT,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for name, (args, process) in cases.items():
+        stdout, stderr = process.communicate(timeout=300)
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        # TensorFlow's own C++ start-up notices (oneDNN, CUDA probes) may precede it; tfft's report is one line.
+        assert error_line(result) == refusal("bench", *bench_args(*args))
+        assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
+        assert not (tmp_path / name / "out.jsonl").exists() and not (tmp_path / name / "cache").exists()
 
 
 def test_tokenizer_bench_counts_mismatches_on_every_text():
-    result = bench("--task=pair", "--dataset=sample", "--mode=tokenizer")
-    assert result.returncode == 0, result.stderr[-2000:]
-    line = json.loads(result.stdout.strip().splitlines()[-1])
+    line = bench_line("--task=pair", "--dataset=sample", "--mode=tokenizer")
     assert line["mode"] == "tokenizer" and line["texts"] == 2 * 480  # both texts of every pair of every split
     assert line["mismatches"] == 0 and set(line["seconds"]) == {"in_graph", "hugging_face"}
 
 
 def test_serve_bench_compares_the_export_with_the_python_path(tiny_runs):
-    result = bench("--mode=serve", f"--run_dir={tiny_runs['ner']}", "--examples=20", "--batch_size=8")
-    assert result.returncode == 0, result.stderr[-2000:]
-    line = json.loads(result.stdout.strip().splitlines()[-1])
+    line = bench_line("--mode=serve", f"--run_dir={tiny_runs['ner']}", "--examples=20", "--batch_size=8")
     assert line["examples"] == 20 and set(line["examples_per_second"]) == {"saved_model", "python"}
     assert line["max_probability_difference"] < 1e-5 and line["differing_predictions"] == 0
     assert "--mode=serve needs --run_dir" in refusal("bench", *bench_args("--mode=serve"))

@@ -1,19 +1,15 @@
 """What every entry point shares (tfft/cli.py): one-line errors on a quiet stderr, hints for other tools' flag
 names, --help that lists every flag the command takes and exits 0, and exit codes for interrupted runs."""
 
-import contextlib
-import importlib
-import io
 import os
 import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import error_line
+from conftest import error_line, in_process, refusal
 
 ROOT = pathlib.Path(__file__).parent.parent
 ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a user who set nothing
@@ -24,16 +20,12 @@ def command(name, *args, env=ENV):
                           timeout=600, env=env)
 
 
+@pytest.mark.slow
 def test_a_bad_flag_is_the_only_line_on_stderr_and_names_the_tfft_flag():
     result = command("train", "--learning_rate=1e-3")
     assert error_line(result) == "error: --learning_rate: not a tfft flag; tfft calls it --lr (--help lists every flag)"
     assert result.stderr.strip().splitlines() == [error_line(result)]  # no TensorFlow start-up lines before it
-    assert "tfft calls it --precision=fp16" in error_line(command("train", "--fp16"))
-
-
-def test_a_users_own_tensorflow_log_level_is_kept():
-    result = command("train", "--learning_rate=1e-3", env={**ENV, "TF_CPP_MIN_LOG_LEVEL": "0"})
-    assert len(result.stderr.strip().splitlines()) > 1  # TensorFlow's notices are the user's to see
+    assert "tfft calls it --precision=fp16" in refusal("train", "--fp16")  # the same wiring, in this process
 
 
 def test_foreign_flag_names_point_only_at_flags_the_command_has():
@@ -53,12 +45,16 @@ def test_foreign_flag_names_point_only_at_flags_the_command_has():
         flags.FLAGS = previous
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train", "export"])
 def test_help_lists_every_flag_the_command_takes_grouped_and_exits_0(name):
+    """tfft.train's as a user who set TF_CPP_MIN_LOG_LEVEL=0: that user's own log level is kept."""
     from absl import flags
 
-    result = command(name, "--help")
+    result = command(name, "--help", env={**ENV, "TF_CPP_MIN_LOG_LEVEL": "0"} if name == "train" else ENV)
     assert result.returncode == 0, result.stderr[-2000:]
+    if name == "train":
+        assert len(result.stderr.strip().splitlines()) > 1  # TensorFlow's notices are the user's to see
     listed = {line.split(":")[0].strip()[2:] for line in result.stdout.splitlines() if line.startswith("  --")}
     assert not {"tpu", "test_srcdir", "pdb_post_mortem", "only_check_args"} & listed  # absl's and TF's stay out
     if name == "train":
@@ -85,37 +81,22 @@ def test_stop_waits_for_the_loop_and_a_signal_before_it_interrupts_at_once():
         stop.receive(signal.SIGINT, None)  # a second Ctrl-C: at once
 
 
-def test_ctrl_c_while_preparing_stops_at_once_with_130_and_leaves_nothing(tmp_path, tiny_model):
+def test_ctrl_c_while_preparing_stops_at_once_with_130_and_leaves_nothing(tmp_path, tiny_model, monkeypatch):
+    """SIGINT, sent to the command run in this process while it tokenizes the data (after the run directory is made,
+    before any update): it stops at once with the shell's code 130 and removes the run directory."""
+    from tfft.training import loop
+
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "tfft.train", f"--model={tiny_model}", "--dataset=sample",
-                                f"--output_dir={out}", "--max_steps=1000", f"--cache_dir={tmp_path / 'cache'}"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    deadline = time.monotonic() + 120
-    while not (out / "flags.txt").is_file() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)  # the handlers are installed right after the run directory is made
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 130, stderr[-2000:]
-    assert stderr.strip().splitlines()[-1] == "error: interrupted by SIGINT before anything was saved"
+    tokenize = loop.encode_data
+
+    def interrupted(*args, **kwargs):
+        assert (out / "flags.txt").is_file()
+        os.kill(os.getpid(), signal.SIGINT)  # its handler runs here, in this thread, before the next line
+        return tokenize(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "encode_data", interrupted)
+    result = in_process("train", f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}",
+                        "--max_steps=1000", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == "error: interrupted by SIGINT before anything was saved"
     assert not out.exists()
-
-
-def refusal(command: str, *args: str) -> str:
-    """The line `python -m tfft.<command> ARGS` refuses ARGS with, made in this process instead (no TensorFlow
-    start-up per case): the command's own flag parsing (cli._parse_flags) and main, a USER_ERRORS exception reported
-    as cli.run reports it, exit code 2 and nothing else on stderr. absl's flags are as before afterwards. The
-    subprocess cases beside the callers check that the command prints this very line."""
-    from absl.testing import flagsaver
-
-    from tfft import cli
-
-    module = importlib.import_module(f"tfft.{command}")  # before flagsaver: restoring deletes flags defined after it
-    stderr = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exited:
-        try:
-            module.main(cli._parse_flags([command, *args]))
-        except cli.USER_ERRORS as err:
-            cli.fail(str(err))
-    assert exited.value.code == cli.EXIT_USAGE and stderr.getvalue().count("\n") == 1, stderr.getvalue()
-    return stderr.getvalue().rstrip("\n")

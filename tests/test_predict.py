@@ -1,4 +1,6 @@
-"""`python -m tfft.predict` end to end on files and arguments, from an export and from a run (the Python path)."""
+"""`python -m tfft.predict` end to end on files and arguments, from an export and from a run (the Python path). The
+command itself runs for a file and for one refusal; the other cases run it in this process (tests/test_cli.py
+in_process: the same flag parsing, logging and main, no TensorFlow start-up)."""
 
 import json
 import pathlib
@@ -8,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import error_line
+from conftest import error_line, in_process
 
 ROOT = pathlib.Path(__file__).parent.parent
 
@@ -29,6 +31,7 @@ def records(result):
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_path, tiny_runs, tiny_exports):
     texts = ["Angela Merkel visited Paris .", "", "Zoë Saldaña flew to São Paulo", "word " * 60]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
@@ -37,7 +40,7 @@ def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_
                      f"--output_file={out}", "--batch_size=2")
     assert result.returncode == 0, result.stderr[-3000:]
     served = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    python = records(predict(f"--model_dir={tiny_runs['ner']}", f"--input_file={tmp_path / 'in.txt'}"))
+    python = records(in_process("predict", f"--model_dir={tiny_runs['ner']}", f"--input_file={tmp_path / 'in.txt'}"))
     assert [r["text"] for r in served] == [t for t in texts if t.strip()]  # blank lines are skipped
     assert progress(result) == (3, 3)
     for a, b in zip(served, python):
@@ -52,7 +55,8 @@ def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_
 def test_arguments_and_jsonl_pairs_with_blank_texts_skipped_alike(tmp_path, tiny_exports):
     """Empty or whitespace-only texts (a pair: either text), arguments and lines alike, are skipped with one warning
     naming their places; the progress bar counts the texts predicted."""
-    result = predict(f"--model_dir={tiny_exports['classification']}", "", "a fine film", "a dull film", "  \t ")
+    result = in_process("predict", f"--model_dir={tiny_exports['classification']}", "", "a fine film", "a dull film",
+                        "  \t ")
     got = records(result)
     assert [r["text"] for r in got] == ["a fine film", "a dull film"]
     assert all(set(r["probabilities"]) == {"negative", "positive"} and r["label"] in r["probabilities"] for r in got)
@@ -63,19 +67,19 @@ def test_arguments_and_jsonl_pairs_with_blank_texts_skipped_alike(tmp_path, tiny
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines[:2]) + "\n\n   \n"
                     + "\n".join(json.dumps(line) for line in lines[2:]) + "\n")
-    result = predict(f"--model_dir={tiny_exports['pair']}", f"--input_file={path}", "--batch_size=1")
+    result = in_process("predict", f"--model_dir={tiny_exports['pair']}", f"--input_file={path}", "--batch_size=1")
     got = records(result)
     assert [(r["text"], r["text_pair"]) for r in got] == [(line["text"], line["text_pair"]) for line in lines[::3]]
     places = ", ".join(f"{path}:{line}" for line in (2, 3, 4, 5))
     assert f"skipped 4 blank texts (empty or whitespace only): {places}\n" in result.stderr
     assert progress(result) == (2, 2)
-    tab = records(predict(f"--model_dir={tiny_exports['pair']}", "a man plays\tsomeone plays"))
+    tab = records(in_process("predict", f"--model_dir={tiny_exports['pair']}", "a man plays\tsomeone plays"))
     assert tab[0]["probabilities"] == got[0]["probabilities"]
 
 
 def test_the_python_path_works_from_a_runs_best_directory(tiny_runs, tiny_exports):
-    best = records(predict(f"--model_dir={tiny_runs['classification'] / 'best'}", "a fine film"))
-    served = records(predict(f"--model_dir={tiny_exports['classification']}", "a fine film"))
+    best = records(in_process("predict", f"--model_dir={tiny_runs['classification'] / 'best'}", "a fine film"))
+    served = records(in_process("predict", f"--model_dir={tiny_exports['classification']}", "a fine film"))
     assert best[0]["label"] == served[0]["label"]
     assert all(abs(best[0]["probabilities"][k] - p) < 1e-5 for k, p in served[0]["probabilities"].items())
 
@@ -91,21 +95,32 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_exports, setu
     (tmp_path / "latin.txt").write_bytes("fine\ncaf\u00e9\n".encode("latin-1"))
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n\n{"txt": "no"}\n')
     out = tmp_path / "out.jsonl"
-    result = predict(f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
-                     *[a.format(tmp=tmp_path) for a in args])
+    result = in_process("predict", f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
+                        *[a.format(tmp=tmp_path) for a in args])
     assert error_line(result).startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
+@pytest.mark.slow
+def test_the_command_refuses_bad_input_in_the_line_made_in_process(tmp_path, tiny_exports):
+    """The third case above by `python -m tfft.predict` itself: the same line, exit code 2, no output."""
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n\n{"txt": "no"}\n')
+    out = tmp_path / "out.jsonl"
+    args = (f"--model_dir={tiny_exports['classification']}", f"--output_file={out}",
+            f"--input_file={tmp_path}/bad.jsonl")
+    assert error_line(predict(*args)) == error_line(in_process("predict", *args))
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
 def test_model_dirs_that_are_not_models(tmp_path, tiny_runs):
-    assert error_line(predict(f"--model_dir={tmp_path}", "text")) == (
+    assert error_line(in_process("predict", f"--model_dir={tmp_path}", "text")) == (
         f"error: {tmp_path} is not a SavedModel export, a tfft run directory or a run's best/ model")
     (tmp_path / "config.json").write_text((tiny_runs["ner"] / "config.json").read_text())
-    assert "has no best model" in error_line(predict(f"--model_dir={tmp_path}", "text"))
+    assert "has no best model" in error_line(in_process("predict", f"--model_dir={tmp_path}", "text"))
 
 
 def test_a_pair_model_needs_tab_separated_pairs(tiny_exports):
-    result = predict(f"--model_dir={tiny_exports['pair']}", "a\tb", "no tab here")
+    result = in_process("predict", f"--model_dir={tiny_exports['pair']}", "a\tb", "no tab here")
     assert error_line(result) == "error: argument 2: the pair task needs text<TAB>text_pair"
 
 
@@ -124,7 +139,7 @@ def test_fill_mask_top_k_equals_transformers(tmp_path, minilm_dir):
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
     tokenizer.save_pretrained(tmp_path / "mlm")
     texts = ["the capital of france is [MASK] .", "[MASK] cats and [MASK] dogs"]
-    got = records(predict(f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "--top_k=3", *texts))
+    got = records(in_process("predict", f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "--top_k=3", *texts))
     for text, record in zip(texts, got):
         encoded = tokenizer(text, return_tensors="pt")
         with torch.no_grad():
@@ -136,19 +151,20 @@ def test_fill_mask_top_k_equals_transformers(tmp_path, minilm_dir):
             assert [f["token"] for f in found["fillers"]] == tokenizer.convert_ids_to_tokens(top.indices.tolist())
             assert max(abs(f["probability"] - p) for f, p in zip(found["fillers"], top.values.tolist())) < 1e-5
         assert "[MASK]" not in record["filled"] and record["truncated"] is False
-    assert error_line(predict(f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "no mask here")) == (
+    assert error_line(in_process("predict", f"--model_dir={tmp_path / 'mlm'}", "--task=mlm", "no mask here")) == (
         "error: 'no mask here' has no [MASK] token to fill")
 
 
 def test_fill_mask_bad_input(tmp_path, tiny_runs):
-    assert error_line(predict(f"--model_dir={tiny_runs['classification']}", "--task=mlm", "a [MASK]")) == (
+    assert error_line(in_process("predict", f"--model_dir={tiny_runs['classification']}", "--task=mlm",
+                                 "a [MASK]")) == (
         f"error: --task=mlm: {tiny_runs['classification']} was trained for --task=classification")
-    assert error_line(predict(f"--model_dir={tmp_path}", "--task=mlm", "a [MASK]")) == (
+    assert error_line(in_process("predict", f"--model_dir={tmp_path}", "--task=mlm", "a [MASK]")) == (
         f"error: {tmp_path} is not a SavedModel export, a tfft run directory or a run's best/ model")
     hf_model = tiny_runs["classification"] / "best"  # a Hugging Face directory, alone: not a run's best/
     alone = tmp_path / "alone"
     alone.mkdir()
     (alone / "config.json").write_text((hf_model / "config.json").read_text())
-    assert error_line(predict(f"--model_dir={alone}", "a [MASK]")) == (
+    assert error_line(in_process("predict", f"--model_dir={alone}", "a [MASK]")) == (
         f"error: {alone} is not a SavedModel export, a tfft run directory or a run's best/ model (a Hugging Face "
         "masked-LM directory needs --task=mlm)")

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent
 
 
@@ -19,11 +21,13 @@ def _run_python_block(index: int, tmp_path) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.slow
 def test_readme_model_example_runs(tmp_path):
     assert _run_python_block(0, tmp_path) == "(2, 16, 384) (2, 2)"
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[:2] == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.slow
 def test_readme_data_example_runs(tmp_path):
     output = _run_python_block(1, tmp_path)
     assert output.startswith("('O', 'B-LOC', 'I-LOC', 'B-MISC', 'I-MISC', 'B-ORG', 'I-ORG', 'B-PER', 'I-PER') 10 ")

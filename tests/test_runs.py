@@ -114,6 +114,7 @@ def test_describe_run_says_how_far_it_got(tmp_path, tiny_model):
     assert describe_run(run_dir).endswith("; finished)")
 
 
+@pytest.mark.slow
 def test_train_overwrite_on_a_directory_that_is_not_a_run_deletes_nothing(tmp_path, tiny_model):
     """The reproduction from the field: --output_dir=d holding a user's files, then --overwrite."""
     mine = user_files(tmp_path / "d")

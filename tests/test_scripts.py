@@ -2,18 +2,25 @@
 tiny random BERT): each one command that ends in a report holding what its study is about; and the table of
 scripts/bench_vs_peers.py."""
 
+import contextlib
+import importlib
 import importlib.util
+import io
 import json
+import logging
 import pathlib
 import re
+import runpy
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 from conftest import error_line
 
 ROOT = pathlib.Path(__file__).parent.parent
+SCRIPTS = ROOT / "scripts"
 FROZEN_BLOCKS = 1  # the pair study's middle freeze setting, bottom:N, must fit the tiny model's 2 blocks
 
 
@@ -21,6 +28,38 @@ def run_script(script: str, out: pathlib.Path, *args):
     """A study script's --smoke preset writing to `out`, then `args` (which override the preset's flags)."""
     return subprocess.run([sys.executable, f"scripts/{script}", "--smoke", f"--output_dir={out}", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=1200)
+
+
+def run_script_in_process(script: str, out: pathlib.Path, *args) -> subprocess.CompletedProcess:
+    """What run_script's command does, made in this process (no TensorFlow start-up, ~7 s a study): the script runs
+    as __main__ with that command line, through studylib.launch (the preset, then `args`) and the command's own flag
+    parsing (cli._parse_flags), its errors reported as cli.run reports them (cli.call_reporting); its exit code,
+    stdout and stderr come back as a finished process's. The script's own flags are gone afterwards (flagsaver), so
+    the next script defines them again. For the scripts built on studylib (study_sequences.py defines flags that
+    tfft.train also defines: it runs as a process)."""
+    from absl.testing import flagsaver
+
+    from tfft import cli
+
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))  # as `python scripts/X.py` has it
+    importlib.import_module("studylib")  # before flagsaver: its --smoke stays defined while the module stays imported
+    argv = [str(SCRIPTS / script), "--smoke", f"--output_dir={out}", *args]
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    root, level = logging.getLogger(), logging.getLogger().level  # the study sets INFO
+
+    def run(main, argv):  # cli.run without absl's app.run (which exits the process)
+        cli.call_reporting(main, cli._parse_flags(argv))
+
+    try:
+        with flagsaver.flagsaver(), mock.patch.object(cli, "run", run), mock.patch.object(sys, "argv", argv), \
+                contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as exited:
+        code = 0 if exited.code is None else exited.code
+    finally:
+        root.setLevel(level)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 def report_of(result, out: pathlib.Path) -> str:
@@ -34,9 +73,9 @@ def report_of(result, out: pathlib.Path) -> str:
 def encoder_study(tiny_model):
     """Runs a study of the encoder on the tiny random BERT (conftest) instead of the preset's all-MiniLM-L6-v2: these
     tests check the report's sections, that its numbers are the run files', resuming and refusing, not what a
-    pretrained encoder learns. Returns the finished process."""
-    return lambda script, out, *args: run_script(script, out, f"--cache_dir={out / 'cache'}",
-                                                 f"--model={tiny_model}", *args)
+    pretrained encoder learns. In this process (run_script_in_process). Returns the finished process."""
+    return lambda script, out, *args: run_script_in_process(script, out, f"--cache_dir={out / 'cache'}",
+                                                            f"--model={tiny_model}", *args)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +84,9 @@ def study(encoder_study):
     return lambda script, out, *args: report_of(encoder_study(script, out, *args), out)
 
 
+@pytest.mark.slow
 def test_learning_rate_study(tmp_path, study):
-    report = study("study_learning_rate.py", tmp_path / "lr")
+    report = study("study_learning_rate.py", tmp_path / "lr", "--lrs=1e-4")  # one run to sweep: the table is the same
     assert "| rank | lr | validation accuracy |" in report
     for kind in ("majority", "tfidf_logreg", "frozen_probe", "untrained"):
         assert f"| baseline: {kind} |" in report
@@ -54,14 +94,16 @@ def test_learning_rate_study(tmp_path, study):
     assert "Example predictions" in report
 
 
+@pytest.mark.slow
 def test_head_only_study_compares_class_weights(tmp_path, study):
-    report = study("study_head_only.py", tmp_path / "head")
+    report = study("study_head_only.py", tmp_path / "head", "--lrs=1e-3")  # per arm one run and the refit
     assert "| class weights: none |" in report and "| class weights: balanced |" in report
     refit = json.loads((tmp_path / "head" / "class_weights_balanced" / "refit" / "config.json").read_text())
     assert refit["train"]["freeze"] == "all" and refit["train"]["class_weights"] == "balanced"
     assert refit["data"]["train_label_fraction"] == "positive:0.1" and refit["data"]["train_on_validation"]
 
 
+@pytest.mark.slow
 def test_pair_study_reports_freeze_settings_optimizers_and_reproduces_every_test_number(tmp_path, study):
     out = tmp_path / "pairs"
     report = study("study_pairs.py", out, f"--frozen_blocks={FROZEN_BLOCKS}")
@@ -123,6 +165,7 @@ def test_pair_study_reports_freeze_settings_optimizers_and_reproduces_every_test
     assert re.search(rf"^\| {re.escape(chosen)} \|[^\n]*\| {accuracy:.4f} \|", freeze, re.M)
 
 
+@pytest.mark.slow
 def test_ner_study(tmp_path, study):
     report = study("study_ner.py", tmp_path / "ner")
     assert "Test scores per entity type" in report and "| baseline: tfidf_logreg |" in report
@@ -130,6 +173,7 @@ def test_ner_study(tmp_path, study):
     assert '<mark class="entity' in html
 
 
+@pytest.mark.slow
 def test_domain_adaptation_study_reports_perplexity_and_paired_differences_from_the_run_files(
         tmp_path, tiny_model, encoder_study, study):
     out = tmp_path / "domain"
@@ -194,7 +238,14 @@ def test_domain_adaptation_study_reports_perplexity_and_paired_differences_from_
     assert error_line(refused) == f"error: {out} holds a study with other flags or seeds; choose a new --output_dir"
 
 
-def test_sequence_study_reports_the_three_models(tmp_path):
+@pytest.mark.slow
+def test_sequence_study_reports_the_three_models_and_refuses_a_pickle_without_allow_pickle(tmp_path):
+    """The study in a process of its own (its flags, e.g. --lr, are tfft.train's too), and beside it, at once, the
+    same command refusing a pickle given without --allow_pickle."""
+    (tmp_path / "data.pkl").write_bytes(b"not looked at")
+    pickled = subprocess.Popen([sys.executable, "scripts/study_sequences.py", "--smoke",
+                                f"--output_dir={tmp_path / 'refused'}", f"--data={tmp_path / 'data.pkl'}"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = tmp_path / "sequences"
     report = report_of(run_script("study_sequences.py", out, f"--save_data={tmp_path / 'data.npz'}"), out)
     sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", report, re.M | re.S))
@@ -213,13 +264,11 @@ def test_sequence_study_reports_the_three_models(tmp_path):
     assert error_line(again) == (
         f"error: {out} holds a study with other settings or data (its study_config.json); choose a new --output_dir")
 
-
-def test_sequence_study_refuses_a_pickle_without_allow_pickle(tmp_path):
-    (tmp_path / "data.pkl").write_bytes(b"not looked at")
-    result = run_script("study_sequences.py", tmp_path / "out", f"--data={tmp_path / 'data.pkl'}")
+    stdout, stderr = pickled.communicate(timeout=1200)
+    result = subprocess.CompletedProcess(pickled.args, pickled.returncode, stdout, stderr)
     assert error_line(result).startswith(
         f"error: {tmp_path / 'data.pkl'}: loading a pickle can run any code it names; pass --allow_pickle")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "refused").exists()
 
 
 def test_bench_vs_peers_table_puts_each_target_beside_its_peer():

@@ -1,5 +1,7 @@
-"""`python -m tfft.train` end to end in a subprocess, for each task on a tiny model, and its bad-flag contract (checked
-in this process, the command itself for a few)."""
+"""`python -m tfft.train` end to end, for each task on a tiny model, and its bad-flag contract. The command runs in a
+subprocess for a few cases (the real command: its flags, its output, the line it refuses with); the other runs are
+the command run in this process (conftest in_process) or the session's trained runs (conftest
+trained_runs), which skip TensorFlow's start-up."""
 
 import functools
 import json
@@ -11,8 +13,7 @@ import sys
 
 import pytest
 
-from conftest import error_line
-from test_cli import refusal
+from conftest import error_line, in_process, refusal
 from test_config import parsed
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -36,14 +37,8 @@ def refused(monkeypatch):
     return functools.partial(refusal, "train")
 
 
-@pytest.mark.parametrize("task,size,metric", [("classification", 80, "accuracy"), ("pair", 80, "accuracy"),
-                                              ("ner", 70, "f1")])
-def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
-    out = tmp_path / "run"
-    result = train(f"--task={task}", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
-                   "--eval_every=3", "--checkpoint_every=3", "--max_seq_length=64", "--log_every=2", "--lr=1e-3",
-                   f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
-    assert result.returncode == 0, result.stderr[-3000:]
+def assert_a_finished_run(out, task, size, metric):
+    """What a run of 6 updates, evaluated every 3 and logged every 2, leaves in its directory."""
     assert (out / "best" / "config.json").is_file() and (out / "best" / "model.safetensors").is_file()
     assert json.loads((out / "best" / "config.json").read_text())["id2label"]
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
@@ -62,19 +57,58 @@ def test_each_task_end_to_end(tmp_path, tiny_model, task, size, metric):
     assert {"loss", "learning_rate", "gradient_norm", "examples_per_second"} <= set(accumulator.Tags()["tensors"])
 
 
+@pytest.mark.parametrize("task,size,metric", [("classification", 80, "accuracy"), ("ner", 70, "f1")])
+def test_each_task_end_to_end(trained_runs, task, size, metric):
+    """The session's runs (conftest trained_runs: the flags below, made in this process); the pair task is the
+    command's own run below."""
+    assert_a_finished_run(trained_runs[task], task, size, metric)
+
+
+@pytest.mark.slow
+def test_the_command_end_to_end_with_a_custom_head_kept_in_best_and_exported(tmp_path, tiny_model):
+    """The pair task by `python -m tfft.train` itself: the run's files, best/ keeps its attention head, and --export
+    serves what the Python path predicts, with no path of this machine inside."""
+    out = tmp_path / "run"
+    result = train("--task=pair", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
+                   "--eval_every=3", "--checkpoint_every=3", "--max_seq_length=64", "--log_every=2", "--lr=1e-3",
+                   "--head=attention", "--export", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_a_finished_run(out, "pair", 80, "accuracy")
+    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention"
+    assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
+    assert (out / "test_metrics.json").is_file()
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from tfft.serving.predictors import ModelPredictor
+
+    serve = tf.saved_model.load(str(out / "export")).signatures["serving_default"]
+    served = serve(text=tf.constant(["a man plays"]), text_pair=tf.constant(["someone plays music"]))
+    python = ModelPredictor(out / "best", task="pair", max_length=64).predict(["a man plays"], ["someone plays music"])
+    label = served["label"][0].numpy().decode()
+    assert label == python[0]["label"]
+    assert abs(float(tf.reduce_max(served["probabilities"][0])) - python[0]["probabilities"][label]) < 1e-5
+    for path in (out / "export").rglob("*"):  # the run's, the model's and the cache's directories stay behind
+        if path.is_file() and not path.name.startswith("variables.data"):
+            assert str(tmp_path).encode() not in path.read_bytes(), path
+    settings = json.loads((out / "export" / "assets" / "run_config.json").read_text())["train"]
+    assert (settings["output_dir"], settings["cache_dir"], settings["model"]) == ("run", "cache", tiny_model.name)
+
+
 @pytest.fixture(scope="module")
 def mlm_run(tmp_path_factory, tiny_model):
     """A --task=mlm run of the tiny BERT (an encoder without a masked-LM head): its directory and the finished
-    command."""
+    command (run in this process)."""
     tmp_path = tmp_path_factory.mktemp("mlm")
     out = tmp_path / "run"
-    result = train("--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6", "--batch_size=8",
-                   "--eval_every=3", "--max_seq_length=32", "--log_every=2", "--lr=1e-3", "--whole_word_masking",
-                   f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    result = in_process("train", "--task=mlm", f"--model={tiny_model}", "--dataset=sample", "--max_steps=6",
+                        "--batch_size=8", "--eval_every=3", "--max_seq_length=32", "--log_every=2", "--lr=1e-3",
+                        "--whole_word_masking", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
 
+@pytest.mark.slow
 def test_continued_pretraining_end_to_end(mlm_run):
     """--task=mlm: validation perplexity before training (step 0) and after, best/ a masked-LM checkpoint."""
     out, _ = mlm_run
@@ -89,8 +123,7 @@ def test_continued_pretraining_end_to_end(mlm_run):
     assert test_metrics["masked_tokens"] > 0 and 0 <= test_metrics["accuracy"] <= 1
     assert not (out / "test_predictions.jsonl").exists()
     assert "--whole_word_masking" in (out / "flags.txt").read_text().splitlines()
-    report = subprocess.run([sys.executable, "-m", "tfft.report", f"--run_dir={out}"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    report = in_process("report", f"--run_dir={out}")
     assert report.returncode == 0, report.stderr[-3000:]
     best = json.loads((out / "best_metrics.json").read_text())
     assert (f"| before training (step 0) | {validation[0]['perplexity']:.4f} |" in
@@ -147,12 +180,12 @@ def test_bad_flags_fail_before_any_work(tmp_path, tiny_model, refused, args, mes
     assert not out.exists()
 
 
-@pytest.mark.parametrize("args", [["--lr=-1"], ["--freeze=bottom:7"]])  # a setting's own check; one against the model
-def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path, tiny_model, refused, args):
+@pytest.mark.slow
+def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path, tiny_model, refused):
     """The wiring of the cases above (absl's parse errors: tests/test_cli.py): the same line, exit code 2, no run
-    directory."""
+    directory. A check against the model (a setting's own check is the same code before it: the first case above)."""
     out = tmp_path / "run"
-    args = (f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", *args)
+    args = (f"--model={tiny_model}", "--dataset=sample", f"--output_dir={out}", "--freeze=bottom:7")
     assert error_line(train(*args)) == refused(*args)
     assert not out.exists()
 
@@ -188,11 +221,21 @@ def test_resume_with_other_settings_names_them_before_any_work(tmp_path, tiny_mo
 ])
 def test_bad_data_leaves_no_run_directory_behind(tmp_path, tiny_model, args, message):
     """The data is read after the run directory is made: the fresh directory goes again, so the corrected command
-    needs no --overwrite."""
+    needs no --overwrite. In this process (the command's own main, run to where it reads the data)."""
     (tmp_path / "train.csv").write_text("text,label\ngood,pos\nbad,neg,extra\n")
     out = tmp_path / "run"
-    result = train(f"--model={tiny_model}", f"--output_dir={out}", *[arg.format(tmp=tmp_path) for arg in args])
-    assert error_line(result) == message.format(tmp=tmp_path)
+    assert refusal("train", f"--model={tiny_model}", f"--output_dir={out}",
+                   *[arg.format(tmp=tmp_path) for arg in args]) == message.format(tmp=tmp_path)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_command_leaves_no_run_directory_behind_bad_data_either(tmp_path, tiny_model):
+    """The first case above by `python -m tfft.train` itself: the same line, no run directory."""
+    (tmp_path / "train.csv").write_text("text,label\ngood,pos\nbad,neg,extra\n")
+    out = tmp_path / "run"
+    args = (f"--model={tiny_model}", f"--output_dir={out}", f"--dataset={tmp_path}/train.csv")
+    assert error_line(train(*args)) == refusal("train", *args)
     assert not out.exists()
 
 
@@ -212,12 +255,15 @@ def test_offline_default_model_names_the_quickstart(tmp_path, refused, monkeypat
     assert "--flagfile=flags/quickstart_ner.cfg" in refused("--task=ner", f"--output_dir={tmp_path / 'run'}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision):
+    """In this process; 16 tokens: one length to compile (XLA compiles each), and no test split to evaluate."""
     out = tmp_path / "run"
-    result = train("--task=classification", f"--model={tiny_model}", "--dataset=sample", "--max_steps=4",
-                   "--batch_size=8", "--max_seq_length=64", "--log_every=1", "--lr=1e-3", f"--precision={precision}",
-                   "--xla", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    result = in_process("train", "--task=classification", f"--model={tiny_model}", "--dataset=sample",
+                        "--max_steps=4", "--batch_size=8", "--max_seq_length=16", "--log_every=1", "--lr=1e-3",
+                        f"--precision={precision}", "--xla", "--noevaluate_test", f"--output_dir={out}",
+                        f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
     train_events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
                     if json.loads(line)["split"] == "train"]
@@ -226,41 +272,15 @@ def test_reduced_precision_with_xla_stays_finite(tmp_path, tiny_model, precision
     assert {e["loss_scale"] for e in train_events} <= ({1.0} if precision == "bf16" else {2.0 ** 15, 2.0 ** 14})
 
 
-def test_custom_head_run_keeps_its_head_in_best_and_exports(tmp_path, tiny_model):
-    out = tmp_path / "run"
-    result = train("--task=pair", f"--model={tiny_model}", "--dataset=sample", "--max_steps=3", "--batch_size=8",
-                   "--max_seq_length=64", "--head=attention", "--export", f"--output_dir={out}",
-                   f"--cache_dir={tmp_path / 'cache'}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "attention"
-    assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["BertModel"]
-    assert (out / "test_metrics.json").is_file()
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-
-    from tfft.serving.predictors import ModelPredictor
-
-    serve = tf.saved_model.load(str(out / "export")).signatures["serving_default"]
-    served = serve(text=tf.constant(["a man plays"]), text_pair=tf.constant(["someone plays music"]))
-    python = ModelPredictor(out / "best", task="pair", max_length=64).predict(["a man plays"], ["someone plays music"])
-    label = served["label"][0].numpy().decode()
-    assert label == python[0]["label"]
-    assert abs(float(tf.reduce_max(served["probabilities"][0])) - python[0]["probabilities"][label]) < 1e-5
-    for path in (out / "export").rglob("*"):  # the run's, the model's and the cache's directories stay behind
-        if path.is_file() and not path.name.startswith("variables.data"):
-            assert str(tmp_path).encode() not in path.read_bytes(), path
-    settings = json.loads((out / "export" / "assets" / "run_config.json").read_text())["train"]
-    assert (settings["output_dir"], settings["cache_dir"], settings["model"]) == ("run", "cache", tiny_model.name)
-
-
+@pytest.mark.slow
 def test_crf_run_decodes_viterbi_paths_in_the_saved_model(tmp_path, tiny_model):
     """A BiLSTM-CRF over a frozen encoder (cached features): best/ keeps the head; the export decodes in the graph,
-    agrees with the Python path word for word, and never emits I-X after anything but B-X / I-X."""
+    agrees with the Python path word for word, and never emits I-X after anything but B-X / I-X. In this process."""
     out = tmp_path / "run"
-    result = train("--task=ner", f"--model={tiny_model}", "--dataset=sample", "--max_steps=8", "--batch_size=8",
-                   "--max_seq_length=64", "--head=lstm_crf", "--bidirectional", "--head_hidden=16", "--freeze=all",
-                   f"--feature_cache={tmp_path / 'features'}", "--lr=1e-2", "--export", f"--output_dir={out}",
-                   f"--cache_dir={tmp_path / 'cache'}")
+    result = in_process("train", "--task=ner", f"--model={tiny_model}", "--dataset=sample", "--max_steps=8",
+                        "--batch_size=8", "--max_seq_length=64", "--head=lstm_crf", "--bidirectional",
+                        "--head_hidden=16", "--freeze=all", f"--feature_cache={tmp_path / 'features'}", "--lr=1e-2",
+                        "--export", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "best" / "tfft_head.json").read_text())["kind"] == "lstm_crf"
     import tensorflow_text  # noqa: F401
@@ -282,12 +302,15 @@ def test_crf_run_decodes_viterbi_paths_in_the_saved_model(tmp_path, tiny_model):
     assert reloaded["f1"] == reported["f1"] and abs(reloaded["loss"] - reported["loss"]) < 1e-5
 
 
+@pytest.mark.slow
 def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path, tiny_model):
-    """With a learning rate of 1e-12 the metric cannot improve after the first evaluation: patience 2 stops at 3."""
+    """With a learning rate of 1e-12 the metric cannot improve after the first evaluation: patience 2 stops at 3.
+    In this process, and no test split to evaluate."""
     out = tmp_path / "run"
-    result = train("--task=classification", f"--model={tiny_model}", "--dataset=sample", "--max_steps=15",
-                   "--batch_size=8", "--max_seq_length=64", "--lr=1e-12", "--eval_every=1",
-                   "--early_stopping_patience=2", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+    result = in_process("train", "--task=classification", f"--model={tiny_model}", "--dataset=sample",
+                        "--max_steps=15", "--batch_size=8", "--max_seq_length=64", "--lr=1e-12", "--eval_every=1",
+                        "--early_stopping_patience=2", "--noevaluate_test", f"--output_dir={out}",
+                        f"--cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr[-3000:]
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted({e["step"] for e in events if e["split"] == "validation" and "accuracy" in e}) == [1, 2, 3]

@@ -242,25 +242,31 @@ def _is_utf8(path: str) -> bool:
     return True
 
 
+def call_reporting(main, argv: list[str]):
+    """main(argv), with USER_ERRORS and failed writes reported in one line and exit code 2, a divergence with
+    EXIT_DIVERGED, and an interruption before anything was checkpointed ending with the signal's exit code."""
+    try:
+        return main(argv)
+    except USER_ERRORS as err:
+        fail(str(err))
+    except DivergedError as err:
+        fail(str(err), EXIT_DIVERGED)
+    except KeyboardInterrupt as err:  # Interrupted, or Ctrl-C where no Stop listens (export, predict, ...)
+        signum = getattr(err, "signum", signal.SIGINT)
+        fail(f"interrupted by {signal.Signals(signum).name}" + (
+            " before anything was saved" if isinstance(err, Interrupted) else ""), 128 + signum)
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+
+
 def run(main, argv: list[str] | None = None) -> None:
-    """absl's app.run, with console logging, flag errors and USER_ERRORS reported in one line and exit code 2, and
-    an interruption before anything was checkpointed ending with the signal's exit code."""
+    """absl's app.run with console logging, flag errors reported in one line and exit code 2, and main's errors
+    reported by call_reporting."""
 
     def guarded(argv):
         console.use_console_logging()
-        try:
-            return main(argv)
-        except USER_ERRORS as err:
-            fail(str(err))
-        except DivergedError as err:
-            fail(str(err), EXIT_DIVERGED)
-        except KeyboardInterrupt as err:  # Interrupted, or Ctrl-C where no Stop listens (export, predict, ...)
-            signum = getattr(err, "signum", signal.SIGINT)
-            fail(f"interrupted by {signal.Signals(signum).name}" + (
-                " before anything was saved" if isinstance(err, Interrupted) else ""), 128 + signum)
-        except OSError as err:
-            if err.errno not in WRITE_ERRNOS:
-                raise
-            fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+        return call_reporting(main, argv)
 
     app.run(guarded, argv=argv, flags_parser=_parse_flags)

@@ -8,10 +8,12 @@ or 1-based (when the ids of the data set run 1..K). A file whose suffix names no
 suffix that names its content's (CSV, TSV, JSON Lines, a JSON array, CoNLL), or fails alike.
 Garbage in (random bytes, other encodings, mutated files, empty files, directories): a data set that passes the
 checks below, or a DataError of one line naming the file (`file:line` for a place in it). Any other exception is
-a bug. The command line refuses fuzzed bad data, label names and flagfiles with one line "error: ..." and exit 2.
+a bug. The command line refuses fuzzed bad data, label names and flagfiles with one line "error: ..." and exit 2:
+`python -m tfft.train` run in this process (conftest in_process: its flag parsing and main, without
+TensorFlow's start-up per case), the command itself for a flagfile that is not UTF-8.
 
-TFFT_FUZZ_EXAMPLES sets the cases per property (default 200; the command-line properties, which start TensorFlow
-in a subprocess for each case, run a hundredth of it, at least 2). With TFFT_FUZZ_REPORT=counts.json (or the
+TFFT_FUZZ_EXAMPLES sets the cases per property (default 200; the command-line properties run a hundredth of it, at
+least 2). With TFFT_FUZZ_REPORT=counts.json (or the
 fault-injection suite's TFFT_FAULTS_REPORT) each test adds how many cases it ran, and how they ended, to that file.
 """
 
@@ -25,11 +27,13 @@ import re
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import in_process
 from test_readers import write
 from tfft.data import DataConfig, DataError, load_data
 from tfft.data.readers import read_conll
@@ -695,6 +699,18 @@ def test_garbage_in_loads_or_names_the_place(tmp_path, cases, source):
 
 
 def train(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tfft.train ARGS` in this process, stopped where it would build the model: none of these inputs
+    may get that far."""
+
+    def accepted(*_, **__):
+        raise AssertionError(f"tfft.train accepted {args}")
+
+    with mock.patch("tfft.training.loop.make_trainer", accepted):
+        return in_process("train", *args)
+
+
+def train_command(*args: str) -> subprocess.CompletedProcess:
+    """The command itself, in a new process."""
     return subprocess.run([sys.executable, "-m", "tfft.train", *args], cwd=ROOT, capture_output=True, text=True,
                           errors="replace", timeout=600)
 
@@ -804,10 +820,14 @@ def test_cli_refuses_bad_flagfiles(tmp_path, cases, safe, bad, newline, order):
     cases.update(["cases", *(f"refused, with a bad line: {kind}" for kind in {kind for kind, _, _ in bad})])
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_flagfile_that_is_not_utf8(tmp_path):
+    """By the command itself (absl reads the flagfile in the locale's encoding), in the line made in this process."""
     flagfile = write(tmp_path, "latin.cfg", "--task=classification\n# caf\u00e9\n", encoding="latin-1")
     out = tmp_path / "run"
-    assert f"{flagfile}" in assert_refused(train(f"--flagfile={flagfile}", f"--output_dir={out}"), out)
+    line = assert_refused(train_command(f"--flagfile={flagfile}", f"--output_dir={out}"), out)
+    assert f"{flagfile}" in line
+    assert assert_refused(train(f"--flagfile={flagfile}", f"--output_dir={out}"), out) == line
 
 
 @st.composite

@@ -13,6 +13,8 @@ from conftest import max_abs_diff, padded_batch, randomize_torch, tfft_call, tor
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+pytestmark = pytest.mark.slow  # three 67M-parameter models saved and loaded
+
 from tfft.checkpoints.io import from_pretrained  # noqa: E402
 from tfft.models.distilbert import sinusoidal_table  # noqa: E402
 

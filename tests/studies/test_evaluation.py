@@ -100,6 +100,7 @@ def test_a_run_dir_without_a_best_model_is_refused(trained_runs, tmp_path):
         evaluate_run(EvalConfig(run_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tfft.evaluate", f"--run_dir={tmp_path}"], capture_output=True,
                             text=True, timeout=300)
@@ -107,6 +108,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
     assert error_line(result) == f"error: {tmp_path} is not a tfft run directory: config.json is missing"
 
 
+@pytest.mark.slow
 def test_another_data_set_for_the_same_task(trained_runs, tmp_path):
     import pathlib
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import error_line, tiny_run_config
+from conftest import error_line, refusal, tiny_run_config
 from tfft.studies import grid
 from tfft.runs import read_metrics_log
 from tfft.studies.grid import GridError, SweepConfig, parse_grid, rank, run_sweep, trials
@@ -107,6 +107,7 @@ def test_a_sweep_marks_the_run_whose_loss_went_nan_and_picks_the_other(tiny_mode
     assert ranked[1]["diverged"] == "train loss nan at step 4" and ranked[1]["metric"] == 0.9  # shown, flagged
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nan_policy", ["stop", "skip"])
 def test_a_real_diverged_run_is_flagged_and_the_sweep_picks_the_other(tiny_model, tmp_path, nan_policy):
     """lr=1e8 without clipping makes every update non-finite within a few: --nan_policy=stop ends that run at the
@@ -129,9 +130,12 @@ def test_a_real_diverged_run_is_flagged_and_the_sweep_picks_the_other(tiny_model
     assert every["pick"] is None  # nothing to pick, but every run's numbers stand: no error
 
 
+@pytest.mark.slow
 def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model, tmp_path, monkeypatch):
+    """Two runs (one lr, two optimizers: the tables still have a column per grid setting), the second interrupted
+    at its step 2, then the same sweep again: only that run and the refit train."""
     base = tiny_run_config(tiny_model, "classification", max_steps=4, eval_every=2)
-    config = SweepConfig(base, "lr=1e-3,3e-3;optimizer=adamw,sgd", str(tmp_path / "sweep"), refit=True)
+    config = SweepConfig(base, "lr=1e-3;optimizer=adamw,sgd", str(tmp_path / "sweep"), refit=True)
     calls = []
     real = grid.train_and_evaluate
 
@@ -145,11 +149,11 @@ def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model,
     assert (tmp_path / "sweep" / "sweep.csv").is_file()
     calls.clear()
     result = run_sweep(config)
-    assert calls == ["lr=1e-3,optimizer=sgd", "lr=3e-3,optimizer=adamw", "lr=3e-3,optimizer=sgd", "refit"]
+    assert calls == ["lr=1e-3,optimizer=sgd", "refit"]
 
     table = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     finished = [r for r in table["runs"] if r["status"] == "finished"]
-    assert len(finished) == 4
+    assert len(finished) == 2
     best = max(r["metric"] for r in finished)
     assert result["pick"]["metric"] == best
     tied = [r for r in finished if r["metric"] == best]
@@ -187,31 +191,55 @@ def test_a_sweep_resumes_skipping_finished_runs_then_refits_the_pick(tiny_model,
     assert run_sweep(config)["pick"] == result["pick"] and calls == []  # all done: nothing runs again
     with pytest.raises(GridError, match="another grid"):
         run_sweep(SweepConfig(base, "lr=1e-3", str(tmp_path / "sweep")))
-    # --overwrite removes what the sweep wrote (every entry of it is listed) and keeps a file the user added
+    # --overwrite removes what the sweep wrote (every entry of it is listed) and keeps a file the user added. What
+    # the new sweep's run then does is not the point: it trains nothing here (no best model: recorded as failed).
     assert {p.name for p in (tmp_path / "sweep").iterdir()} <= grid.SWEEP_ENTRIES
     (tmp_path / "sweep" / "notes.txt").write_text("mine")
-    run_sweep(dataclasses.replace(config, grid="lr=1e-3", refit=False, overwrite=True))
+    monkeypatch.setattr(grid, "train_and_evaluate", lambda run, output_dir, **kwargs: {})
+    with pytest.raises(GridError, match="no run reached a finite validation accuracy"):
+        run_sweep(dataclasses.replace(config, grid="lr=1e-3", refit=False, overwrite=True))
     assert (tmp_path / "sweep" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in (tmp_path / "sweep" / "runs").iterdir()) == ["lr=1e-3"]
 
 
-@pytest.mark.parametrize("grid_flag,message", [
+def sweep_args(tmp_path, tiny_model, *args) -> list[str]:
+    return [f"--model={tiny_model}", "--dataset=sample", f"--output_dir={tmp_path / 's'}", *args]
+
+
+BAD_GRIDS = [
     ("lr=1e-5;bogus=1", "error: --grid: unknown hyperparameter 'bogus'; a grid varies training flags"),
     ("lr:1e-5", "error: --grid: 'lr:1e-5': expected name=value[,value...], settings separated by ';'"),
-])
+]
+
+
+@pytest.mark.parametrize("grid_flag,message", BAD_GRIDS)
 def test_sweep_cli_refuses_bad_grids_in_one_line(tiny_model, tmp_path, grid_flag, message):
-    result = subprocess.run([sys.executable, "-m", "tfft.sweep", f"--model={tiny_model}", "--dataset=sample",
-                             f"--output_dir={tmp_path / 's'}", f"--grid={grid_flag}"], capture_output=True, text=True,
-                            timeout=300)
-    assert error_line(result) == message
+    assert refusal("sweep", *sweep_args(tmp_path, tiny_model, f"--grid={grid_flag}")) == message
     assert not (tmp_path / "s").exists()
 
 
+METRIC_ARGS = ["--grid=lr=1e-5", "--metric_for_best=f1"]
+
+
 def test_sweep_cli_refuses_a_metric_the_task_does_not_produce(tiny_model, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tfft.sweep", f"--model={tiny_model}", "--dataset=sample",
-                             f"--output_dir={tmp_path / 's'}", "--grid=lr=1e-5", "--metric_for_best=f1"],
-                            capture_output=True, text=True, timeout=300)
-    assert error_line(result).startswith("error: --metric_for_best=f1: expected one of accuracy")
+    assert refusal("sweep", *sweep_args(tmp_path, tiny_model, *METRIC_ARGS)).startswith(
+        "error: --metric_for_best=f1: expected one of accuracy")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_the_sweep_command_refuses_in_the_line_made_in_process(tiny_model, tmp_path):
+    """`python -m tfft.sweep` itself, for a bad grid and a bad metric (two processes at once): exit code 2, the very
+    line refusal() makes, nothing written."""
+    cases = {tmp_path / "grid": [f"--grid={BAD_GRIDS[1][0]}"], tmp_path / "metric": METRIC_ARGS}
+    processes = {out: subprocess.Popen([sys.executable, "-m", "tfft.sweep", *sweep_args(out, tiny_model, *args)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for out, args in cases.items()}
+    for out, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        assert error_line(result) == refusal("sweep", *sweep_args(out, tiny_model, *cases[out]))
+        assert not (out / "s").exists()
 
 
 def test_seed_in_a_grid_seeds_both_the_splits_and_the_training(tiny_model):

@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent.parent
 
 SCRIPT = r'''
@@ -60,8 +62,9 @@ print("ok", single_losses)
 '''
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpus_equals_one_device():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}  # the script imports conftest
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}  # the script uses conftest
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=600,
                             env=env)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -38,6 +38,7 @@ def _finite_best(run_dir) -> bool:
     return all(np.isfinite(v).all() for v in load_file(str(run_dir / "best" / "model.safetensors")).values())
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_at_the_planted_update_naming_the_last_good_checkpoint(tiny_model, tmp_path,
                                                                                  nan_at_update_4):
     run = tiny_run_config(tiny_model, "classification", checkpoint_every=2, eval_every=2, log_every=1)
@@ -55,6 +56,7 @@ def test_stop_ends_the_run_at_the_planted_update_naming_the_last_good_checkpoint
     assert not (tmp_path / "test_metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_skip_skips_and_counts_the_planted_update_and_finishes(tiny_model, tmp_path, nan_at_update_4):
     run = tiny_run_config(tiny_model, "classification", nan_policy="skip", log_every=1)
     start_run(run, tmp_path)

@@ -1,5 +1,12 @@
 """The compiled steps on a tiny model: freezing computes no gradient and changes nothing, accumulation equals
-one big batch, XLA equals no XLA, and a planted non-finite gradient is skipped under fp16 loss scaling."""
+one big batch, XLA equals no XLA, and a planted non-finite gradient is skipped under fp16 loss scaling.
+
+The steps run a one-block model (freezing: two blocks): every trace and XLA compile is of one block less, and
+what is checked does not depend on depth. The tests without XLA, and those with it, share one TrainSteps each
+(`shared_steps`), restarted from its initial state (every variable read back from a checkpoint) before each
+use: the compiled `apply` (XLA-compiled whatever --xla says) and the traced steps are made once."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -15,6 +22,8 @@ from tfft.training.steps import TrainSteps
 TINY = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37,
                   max_position_embeddings=64, id2label=("a", "b", "c"), hidden_dropout_prob=0.0,
                   attention_probs_dropout_prob=0.0)
+ONE_BLOCK = dataclasses.replace(TINY, num_hidden_layers=1)  # the steps' tests: a trace or compile per block less
+TWO_BLOCKS = dataclasses.replace(TINY, num_hidden_layers=2)  # freezing: a partly frozen stack of blocks
 
 
 def _batch(lengths, seed):
@@ -24,8 +33,8 @@ def _batch(lengths, seed):
     return {k: tf.constant(v) for k, v in batch.items()}
 
 
-def _steps(freeze="none", xla=False, fp16=False, seed=0):
-    model = build_model(TINY, "sequence_classification", seed=seed,
+def _steps(freeze="none", xla=False, fp16=False, seed=0, config=ONE_BLOCK):
+    model = build_model(config, "sequence_classification", seed=seed,
                         compute_dtype=tf.float16 if fp16 else tf.float32)
     trainable = trainable_variables(model, freeze)
     optimizer = AdamW(trainable, learning_rate=1e-3, weight_decay=0.01)
@@ -41,6 +50,55 @@ def _update(steps, batches):
     return steps.apply(tf.constant(weight), tf.constant(loss))
 
 
+def _trace_batches():
+    return [_batch((9, 5, 3, 7), 0), _batch((12, 2, 6, 4), 0), _batch((4, 5, 3, 2), 0)]  # lengths 9, 12, 5
+
+
+def _count_traces(steps, any_length: bool) -> dict:
+    """The traces of a fresh TrainSteps over two passes of three batch lengths, each an update and predictions."""
+    batches = _trace_batches()
+    if any_length:
+        specs = {key: tf.TensorSpec([4, None][:value.shape.rank], value.dtype) for key, value in batches[0].items()}
+        steps.trace_any_length(specs, specs)
+    for _ in range(2):
+        _update(steps, batches)
+        for batch in batches:
+            steps.predict(batch)
+    return dict(steps.traces)
+
+
+@dataclasses.dataclass
+class Shared:
+    model: object
+    steps: TrainSteps
+    traces: dict  # what `_count_traces` counted on it when it was new (any_length=True)
+    restart: object  # () -> the model, optimizer, loss scale and accumulator as they were made
+
+
+@pytest.fixture(scope="module")
+def shared_steps(tmp_path_factory):
+    """xla -> Shared: one fp32 TrainSteps per --xla setting (same seed, so the same initial weights), made on first
+    use, where it counts its traces; every test then restarts it."""
+    made = {}
+
+    def get(xla: bool) -> Shared:
+        if xla not in made:
+            model, steps = _steps(seed=6, xla=xla)
+            state = tf.train.Checkpoint(model=model, optimizer=steps.optimizer, loss_scale=steps.loss_scale,
+                                        accumulator=steps.accumulator)
+            path = state.write(str(tmp_path_factory.mktemp("initial-steps") / "state"))
+            made[xla] = Shared(model, steps, _count_traces(steps, any_length=True),
+                               lambda: state.read(path).assert_consumed())
+        made[xla].restart()
+        return made[xla]
+
+    return get
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [v.numpy().copy() for v in model.trainable_variables]
+
+
 def test_freeze_specs():
     assert frozen_block_count("bottom:2", 3) == 2 and frozen_block_count("all", 3) is None
     for bad in ("bottom:4", "bottom:x", "top:1", "some"):
@@ -48,10 +106,10 @@ def test_freeze_specs():
             frozen_block_count(bad, 3)
 
 
-@pytest.mark.parametrize("spec,trained", [("all", {"classifier"}), ("bottom:2", {"block_2", "pooler", "classifier"}),
-                                          ("embeddings", {"block_0", "block_1", "block_2", "pooler", "classifier"})])
+@pytest.mark.parametrize("spec,trained", [("all", {"classifier"}), ("bottom:1", {"block_1", "pooler", "classifier"}),
+                                          ("embeddings", {"block_0", "block_1", "pooler", "classifier"})])
 def test_frozen_variables_get_no_gradient_and_keep_their_values(spec, trained):
-    model, steps = _steps(freeze=spec)
+    model, steps = _steps(freeze=spec, config=TWO_BLOCKS)
     before = {v.ref(): v.numpy().copy() for v in model.trainable_variables}
     watched = {v.ref() for v in steps.trainable}
     _update(steps, [_batch((9, 5, 3, 7), 0)])
@@ -61,28 +119,31 @@ def test_frozen_variables_get_no_gradient_and_keep_their_values(spec, trained):
     assert len(steps.trainable) == len(steps.accumulator.sums) < len(model.trainable_variables)
 
 
-def test_accumulation_equals_one_big_batch():
+def test_accumulation_equals_one_big_batch(shared_steps):
+    """The same TrainSteps from the same start: 3 updates of 8 examples, then (restarted) 3 of two halves each."""
     big = _batch((9, 5, 3, 7, 12, 2, 6, 4), 1)
     halves = [{k: v[:4] for k, v in big.items()}, {k: v[4:] for k, v in big.items()}]
-    model_a, steps_a = _steps(seed=3)
-    model_b, steps_b = _steps(seed=3)
+    shared = shared_steps(xla=False)
     for _ in range(3):
-        _update(steps_a, [big])
-        _update(steps_b, halves)
-    for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-6)
+        _update(shared.steps, [big])
+    one_batch = _weights(shared.model)
+    shared.restart()
+    for _ in range(3):
+        _update(shared.steps, halves)
+    for a, b in zip(one_batch, _weights(shared.model)):
+        np.testing.assert_allclose(a, b, atol=2e-6)
 
 
-def test_xla_matches_no_xla():
+def test_xla_matches_no_xla(shared_steps):
     """Same weights after 3 updates (tolerance 1e-5: XLA fuses and reorders float32 sums)."""
-    models = []
+    weights = []
     for xla in (False, True):
-        model, steps = _steps(xla=xla, seed=4)
+        shared = shared_steps(xla=xla)
         for i in range(3):
-            _update(steps, [_batch((9, 5, 3, 7), i)])
-        models.append(model)
-    for a, b in zip(*(m.trainable_variables for m in models)):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+            _update(shared.steps, [_batch((9, 5, 3, 7), i)])
+        weights.append(_weights(shared.model))
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
@@ -99,9 +160,10 @@ def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
 
 
 @pytest.mark.parametrize("plant", ["gradient", "loss"])
-def test_fp32_non_finite_step_is_skipped_and_counted_not_applied(plant):
+def test_fp32_non_finite_step_is_skipped_and_counted_not_applied(plant, shared_steps):
     """Without loss scaling too: a NaN gradient, or a NaN loss with finite gradients, never reaches the weights."""
-    model, steps = _steps(seed=6)
+    shared = shared_steps(xla=False)
+    model, steps = shared.model, shared.steps
     before = [v.numpy().copy() for v in model.trainable_variables]
     loss_sum, weight = steps.accumulate(_batch((9, 5, 3, 7), 2))[:2]
     if plant == "gradient":
@@ -121,17 +183,13 @@ def test_fp32_non_finite_step_is_skipped_and_counted_not_applied(plant):
     (False, False, {"gradients": 2, "predict": 2}),  # the second length retraces for any length
     (True, True, {"gradients": 3, "predict": 3}),  # XLA: once per shape
 ])
-def test_traces_per_batch_shape(xla, any_length, traces):
-    _, steps = _steps(seed=6, xla=xla)
-    batches = [_batch((9, 5, 3, 7), 0), _batch((12, 2, 6, 4), 0), _batch((4, 5, 3, 2), 0)]  # lengths 9, 12, 5
+def test_traces_per_batch_shape(xla, any_length, traces, shared_steps):
+    """Counted on a new TrainSteps; with any_length, on the shared one (it counts its traces when it is made)."""
     if any_length:
-        specs = {key: tf.TensorSpec([4, None][:value.shape.rank], value.dtype) for key, value in batches[0].items()}
-        steps.trace_any_length(specs, specs)
-    for _ in range(2):
-        _update(steps, batches)
-        for batch in batches:
-            steps.predict(batch)
-    assert steps.traces == traces
+        counted = shared_steps(xla=xla).traces
+    else:
+        counted = _count_traces(_steps(seed=6, xla=xla)[1], any_length=False)
+    assert counted == traces
 
 
 def test_layer_lr_scales():

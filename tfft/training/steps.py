@@ -55,10 +55,17 @@ def predict(model, batch: dict) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     return loss_sum, weight, output_probabilities(model, logits, batch["labels"] != IGNORE_INDEX)
 
 
+def step_function(fn, **options):
+    """tf.function without AutoGraph: the steps and the models branch with tf.cond and loop with tf.while_loop or
+    tf.scan themselves, and converting the model's ~300 functions cost 2.0 s of the 17 s a 6-update run of the
+    tiny test BERT takes (`python -m tfft.train --task=classification --dataset=sample --max_steps=6`, 2 cores)."""
+    return tf.function(fn, autograph=False, **options)
+
+
 def compiled_predict(model, *, xla: bool):
     """`predict` as one tf.function: under XLA compiled once per batch shape, otherwise one graph for any length
     (the second length retraces with the length unknown)."""
-    return tf.function(functools.partial(predict, model), jit_compile=xla, reduce_retracing=not xla)
+    return step_function(functools.partial(predict, model), jit_compile=xla, reduce_retracing=not xla)
 
 
 class TrainSteps:
@@ -77,15 +84,15 @@ class TrainSteps:
         self.xla = xla
         # Without XLA one graph serves every batch length (see `trace_any_length`; otherwise the second length
         # retraces with the length left unknown). XLA compiles each shape anyway.
-        self._gradients = tf.function(self._replica_gradients, jit_compile=xla, reduce_retracing=not xla)
-        self.predict = tf.function(self._replica_predict, jit_compile=xla,  # `predict` of a non-distributed batch
+        self._gradients = step_function(self._replica_gradients, jit_compile=xla, reduce_retracing=not xla)
+        self.predict = step_function(self._replica_predict, jit_compile=xla,  # `predict` of a non-distributed batch
                                    reduce_retracing=not xla)
-        self.accumulate = tf.function(self._accumulate, reduce_retracing=not xla)
+        self.accumulate = step_function(self._accumulate, reduce_retracing=not xla)
         # The update is elementwise work over every trainable parameter (AdamW reads 4 floats and writes 3 per
         # parameter): XLA fuses it into one pass per variable, 1.8x faster on CPU than op by op (tfft.bench),
         # whatever --xla says about the model. Not over several devices: one XLA cluster cannot reach the
         # variables' copies on the others.
-        self.apply = tf.function(self._apply, jit_compile=strategy.num_replicas_in_sync == 1)
+        self.apply = step_function(self._apply, jit_compile=strategy.num_replicas_in_sync == 1)
 
     def trace_any_length(self, train_spec, eval_spec) -> None:
         """Without XLA, traces `accumulate` and `predict` once for the element specs of the training and
