@@ -33,11 +33,24 @@ def pytest_configure(config):
 
 
 def checkpoint_model_tensors(run_dir) -> dict:
-    """{name: array} of the model variables in a run's latest checkpoint (RUN/checkpoints)."""
+    """{checkpoint key: array} of every variable of the model in a run's latest checkpoint (RUN/checkpoints), found
+    through the checkpoint's object graph from its `model` child: a variable the optimizer tracks too is saved once,
+    under the path the saver reached it by first ('optimizer/params/N'), so the keys under 'model/' alone miss the
+    trained weights."""
     import tensorflow as tf
+    from tensorflow.core.protobuf.trackable_object_graph_pb2 import TrackableObjectGraph
 
     reader = tf.train.load_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith("model/")}
+    graph = TrackableObjectGraph.FromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    stack = [child.node_id for child in graph.nodes[0].children if child.local_name == "model"]
+    seen, keys = set(), []
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            keys += [attribute.checkpoint_key for attribute in graph.nodes[node].attributes]
+            stack += [child.node_id for child in graph.nodes[node].children]
+    return {key: reader.get_tensor(key) for key in keys}
 
 
 def record_faults(name: str, **counts) -> None:

@@ -67,6 +67,7 @@ def test_pipeline_bench_reports_shapes_padding_speed_and_cache(tmp_path, xla):
     assert line["tokenize_examples_per_second"] > 0 and line["bucket"]["batching_examples_per_second"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_train_step_bench_times_the_real_step(tiny_model, task):
     line = bench_line("--mode=train_step", f"--task={task}", "--batch_size=4", "--max_seq_length=16", "--calls=3",
@@ -101,6 +102,7 @@ def measured_in_process(command: list[str]) -> dict:
     return json.loads(stdout.getvalue().strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_memory_bench_measures_each_configuration_beside_the_pytorch_peer(tiny_model, monkeypatch):
     """Full fine-tuning against LoRA on the tiny BERT: the trainable parameters (counted independently here), the
     saved sizes (all weights vs the adapters and head), and the PyTorch + PEFT peer's counts agreeing with tfft's.
@@ -133,6 +135,7 @@ def test_memory_bench_names_an_unknown_configuration(tiny_model):
                    "adafactor"
 
 
+@pytest.mark.slow
 def test_infer_bench_times_python_and_saved_model(tiny_model):
     line = bench_line("--mode=infer", "--batch_size=4", "--max_seq_length=16", "--calls=3", "--warmup_calls=1",
                       "--precision=bf16", model=tiny_model)
@@ -142,6 +145,7 @@ def test_infer_bench_times_python_and_saved_model(tiny_model):
         assert line[path]["examples_per_second"] == pytest.approx(4 / line[path]["batch_seconds"], 0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("xla", [False, True])
 def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, xla):
     line = bench_line("--mode=epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
@@ -159,6 +163,7 @@ def test_epoch_bench_runs_the_loop_within_the_bucket_set(tmp_path, tiny_model, x
         assert line["traces"] == {"gradients": 1, "predict": 1}
 
 
+@pytest.mark.slow
 def test_head_epoch_bench_times_the_frozen_encoder_against_its_cache(tmp_path, tiny_model):
     line = bench_line("--mode=head_epoch", "--task=classification", "--dataset=sample", "--max_seq_length=64",
                       "--max_train_examples=32", "--batch_size=16", "--head=gru", "--head_hidden=8",
@@ -212,12 +217,14 @@ def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_pa
         assert not (tmp_path / name / "out.jsonl").exists() and not (tmp_path / name / "cache").exists()
 
 
+@pytest.mark.slow
 def test_tokenizer_bench_counts_mismatches_on_every_text():
     line = bench_line("--task=pair", "--dataset=sample", "--mode=tokenizer")
     assert line["mode"] == "tokenizer" and line["texts"] == 2 * 480  # both texts of every pair of every split
     assert line["mismatches"] == 0 and set(line["seconds"]) == {"in_graph", "hugging_face"}
 
 
+@pytest.mark.slow
 def test_serve_bench_compares_the_export_with_the_python_path(tiny_runs):
     line = bench_line("--mode=serve", f"--run_dir={tiny_runs['ner']}", "--examples=20", "--batch_size=8")
     assert line["examples"] == 20 and set(line["examples_per_second"]) == {"saved_model", "python"}

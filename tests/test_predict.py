@@ -52,6 +52,7 @@ def test_a_text_file_from_the_export_and_from_the_run_give_the_same_records(tmp_
     assert served[-1]["truncated"] and not served[0]["truncated"]
 
 
+@pytest.mark.slow
 def test_arguments_and_jsonl_pairs_with_blank_texts_skipped_alike(tmp_path, tiny_exports):
     """Empty or whitespace-only texts (a pair: either text), arguments and lines alike, are skipped with one warning
     naming their places; the progress bar counts the texts predicted."""

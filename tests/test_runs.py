@@ -2,14 +2,11 @@
 and remove only what tfft wrote there; everything else is refused in one line naming what the directory holds."""
 
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-from conftest import error_line, tiny_run_config
+from conftest import error_line, in_process, tiny_run_config
 
-ROOT = pathlib.Path(__file__).parent.parent
 
 
 def user_files(directory: pathlib.Path) -> dict[str, str]:
@@ -53,6 +50,7 @@ def test_a_hugging_face_model_directory_is_not_a_run(tmp_path, tiny_model):
     assert sorted(p.name for p in model.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run_and_keeps_the_files_a_user_added(trained_runs, tmp_path):
     import shutil
 
@@ -116,11 +114,11 @@ def test_describe_run_says_how_far_it_got(tmp_path, tiny_model):
 
 @pytest.mark.slow
 def test_train_overwrite_on_a_directory_that_is_not_a_run_deletes_nothing(tmp_path, tiny_model):
-    """The reproduction from the field: --output_dir=d holding a user's files, then --overwrite."""
+    """The reproduction from the field: --output_dir=d holding a user's files, then --overwrite (the command run in
+    this process: conftest in_process)."""
     mine = user_files(tmp_path / "d")
-    result = subprocess.run([sys.executable, "-m", "tfft.train", f"--model={tiny_model}", "--dataset=sample",
-                             f"--output_dir={tmp_path / 'd'}", "--overwrite"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = in_process("train", f"--model={tiny_model}", "--dataset=sample", f"--output_dir={tmp_path / 'd'}",
+                        "--overwrite")
     assert error_line(result).startswith(f"error: --output_dir={tmp_path / 'd'}: not empty and not a tfft run (it "
                                          "holds important.txt, sub/)")
     assert unchanged(tmp_path / "d", mine) and len(list((tmp_path / "d").iterdir())) == 2

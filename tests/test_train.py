@@ -57,6 +57,7 @@ def assert_a_finished_run(out, task, size, metric):
     assert {"loss", "learning_rate", "gradient_norm", "examples_per_second"} <= set(accumulator.Tags()["tensors"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task,size,metric", [("classification", 80, "accuracy"), ("ner", 70, "f1")])
 def test_each_task_end_to_end(trained_runs, task, size, metric):
     """The session's runs (conftest trained_runs: the flags below, made in this process); the pair task is the

@@ -317,6 +317,7 @@ def write_json(table) -> tuple[str, list[int]]:
     return text + table["spaces"][-1] + ("]" if table["array"] else ""), lines
 
 
+@pytest.mark.slow
 @given(table=jsonl_tables())
 @FUZZ
 def test_json_round_trip(tmp_path, cases, table):
@@ -435,6 +436,7 @@ def loaded(config: DataConfig, task: str, path: pathlib.Path):
             train.labels, names)
 
 
+@pytest.mark.slow
 @given(case=sniffable_files(), suffix=st.sampled_from(UNINFORMATIVE_SUFFIXES))
 @FUZZ
 def test_content_tells_the_format_its_suffix_would(tmp_path, cases, case, suffix):
@@ -658,6 +660,7 @@ def check_examples(splits: dict, names, task: str, root: pathlib.Path) -> None:
     assert names is None or (len(set(names)) == len(names) and all(n and n == n.strip() for n in names)), names
 
 
+@pytest.mark.slow
 @given(source=garbage_sources())
 @FUZZ
 def test_garbage_in_loads_or_names_the_place(tmp_path, cases, source):

@@ -118,6 +118,7 @@ def _kill_once(process: subprocess.Popen, run_dir: pathlib.Path, log: pathlib.Pa
     return "ended"
 
 
+@pytest.mark.slow
 def test_random_sigkills_lose_nothing_and_resume_to_the_uninterrupted_weights(tiny_model, reference, tmp_path):
     rng = random.Random(20261201)
     kills = {"write": 0, "training": 0, "startup": 0}
@@ -147,6 +148,7 @@ def test_random_sigkills_lose_nothing_and_resume_to_the_uninterrupted_weights(ti
     assert (lost_beyond_interval, partial_taken, differing_runs) == (0, 0, 0)
 
 
+@pytest.mark.slow
 def test_sigterm_at_a_random_step_checkpoints_there_and_resumes_exactly(tiny_model, reference, tmp_path):
     rng = random.Random(7)
     lost, differing = 0, 0
@@ -171,6 +173,7 @@ def test_sigterm_at_a_random_step_checkpoints_there_and_resumes_exactly(tiny_mod
     assert (lost, differing) == (0, 0)
 
 
+@pytest.mark.slow
 def test_a_cut_latest_checkpoint_is_skipped_with_a_warning_and_the_run_still_ends_exact(tiny_model, reference,
                                                                                         tmp_path):
     run_dir = tmp_path / "run"
@@ -196,6 +199,7 @@ def _file_size_limit(limit: int):
     return apply
 
 
+@pytest.mark.slow
 def test_a_checkpoint_write_failing_in_tensorflows_own_code_is_one_line_naming_the_directory(tiny_model, tmp_path):
     """The file size limit lets the small files through and fails the first checkpoint (about 12 MB) inside
     TensorFlow's C++ writer, the way a full disk fails it."""
@@ -208,6 +212,7 @@ def test_a_checkpoint_write_failing_in_tensorflows_own_code_is_one_line_naming_t
     record_faults("write_failure_in_tensorflow", injected=1, lost="nothing written half; one-line error")
 
 
+@pytest.mark.slow
 def test_a_read_only_output_directory_is_one_line_naming_it(tiny_model, tmp_path):
     """Immutable (chattr +i), which binds root too: the tests may run as root, for whom chmod changes nothing."""
     parent = tmp_path / "read-only"
@@ -225,6 +230,7 @@ def test_a_read_only_output_directory_is_one_line_naming_it(tiny_model, tmp_path
     record_faults("read_only_output_dir", injected=1, lost="nothing: refused before any work")
 
 
+@pytest.mark.slow
 def test_a_diverging_learning_rate_stops_at_once_naming_the_update_and_checkpoint(tiny_model, tmp_path):
     run_dir = tmp_path / "run"
     result = _train(_flags(tiny_model, run_dir, "--lr=1e8", "--optimizer=sgd", "--clip_norm=0", "--warmup_ratio=0"))

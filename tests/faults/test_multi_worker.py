@@ -60,6 +60,7 @@ def test_the_chief_is_worker_0_or_the_chief_task():
     assert not is_chief({"TF_CONFIG": json.dumps(chief_cluster)})
 
 
+@pytest.mark.slow
 def test_two_workers_train_what_one_worker_trains_with_the_same_global_batch(tiny_model_without_dropout, single,
                                                                               tmp_path):
     run_dir = tmp_path / "run"
@@ -78,6 +79,7 @@ def test_two_workers_train_what_one_worker_trains_with_the_same_global_batch(tin
                   largest_weight_difference=weight_difference, tolerance=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_job_and_a_relaunch_resumes_it(tiny_model_without_dropout, single, tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "tfft.launch", "--workers=2", "--", *_flags(tiny_model_without_dropout, run_dir,
@@ -106,6 +108,7 @@ def test_a_killed_worker_stops_the_job_and_a_relaunch_resumes_it(tiny_model_with
                   largest_weight_difference_to_uninterrupted=difference)
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_launcher_checkpoints_every_worker_at_one_step(tiny_model_without_dropout, tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "tfft.launch", "--workers=2", "--",

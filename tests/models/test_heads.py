@@ -151,6 +151,7 @@ def test_head_config_errors_name_the_flag(fields, message):
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", [HeadConfig("lstm", bidirectional=True), HeadConfig("mha"),
                                   HeadConfig("lstm_crf", bidirectional=True)], ids=str)
 def test_training_step_compiles_under_xla(head):

@@ -40,6 +40,7 @@ def _with_adapters(model):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapters", [False, True], ids=["plain", "lora"])
 @pytest.mark.parametrize("xla", [False, True], ids=["eager", "xla"])
 @pytest.mark.parametrize("family", sorted(CONFIGS))

@@ -21,6 +21,7 @@ HEADS = [HeadConfig("mlp", pooling="mean"), HeadConfig("attention"), HeadConfig(
          HeadConfig("lstm_crf", bidirectional=True, hidden=16)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", HEADS, ids=lambda head: head.kind)
 def test_saved_head_predicts_the_same_after_reload_and_export(tmp_path, tiny_model, head):
     task = "ner" if head_task(head.kind) == "token_classification" else "classification"

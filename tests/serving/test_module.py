@@ -52,6 +52,7 @@ def serve_in_fresh_process(export_dir, inputs: dict) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "pair"])
 def test_fresh_process_equals_the_python_path_for_classification(task, tiny_runs, tiny_exports):
     inputs = {"text": TEXTS} | ({"text_pair": PAIRS} if task == "pair" else {})
@@ -67,6 +68,7 @@ def test_fresh_process_equals_the_python_path_for_classification(task, tiny_runs
     assert any(served["truncated"]) and not all(served["truncated"])
 
 
+@pytest.mark.slow
 def test_fresh_process_equals_the_python_path_for_ner(tiny_runs, tiny_exports):
     served = serve_in_fresh_process(tiny_exports["ner"], {"text": TEXTS})
     python = ModelPredictor(tiny_runs["ner"] / "best", task="ner", max_length=TINY_MAX_LENGTH).predict(TEXTS)
@@ -91,6 +93,7 @@ def loaded_exports(tiny_exports) -> dict:
     return {task: tf.saved_model.load(str(export)) for task, export in tiny_exports.items()}
 
 
+@pytest.mark.slow
 def test_predict_ids_takes_int32_and_int64_and_gives_the_model_logits(tiny_runs, loaded_exports):
     loaded = loaded_exports["classification"]
     model = ModelPredictor(tiny_runs["classification"] / "best", task="classification", max_length=8).model
@@ -137,6 +140,7 @@ def test_every_signature_answers_an_empty_batch_with_empty_outputs(task, loaded_
     assert_empty_batch_gives_empty_outputs(signatures, task, len(TINY_LABELS[task]))
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_documented_signatures(tiny_exports):
     saved_model_cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
     shown = subprocess.run([str(saved_model_cli), "show", "--all", "--dir", str(tiny_exports["ner"])],
@@ -210,6 +214,7 @@ class TagById(tf.Module):
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
 
+@pytest.mark.slow
 def test_entity_spans_are_character_offsets_of_hand_made_examples(minilm_dir, tmp_path):
     """Accented and multi-piece words: the tags come from each word's first piece only."""
     tokenizer = load_tokenizer(minilm_dir)
@@ -260,6 +265,7 @@ def test_non_string_input_to_the_text_signature_is_a_clear_error(loaded_exports)
         serve(text=tf.constant([1, 2]))
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_only_a_tfft_export_and_never_deletes_a_users_file(tiny_runs, tmp_path):
     from tfft.config import ConfigFlagError
 

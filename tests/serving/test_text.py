@@ -2,8 +2,6 @@
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ import tensorflow as tf
 import tokenizers
 import transformers
 
+from conftest import in_process
 from tfft.serving.text import (ALONE, REMOVED, SPACE, WORD, TextEncoder, TextEncoderConfig, TokenizerNotSupported,
                                read_char_table)
 from tfft.tokenization import encode_texts, load_tokenizer, pad_batch
@@ -70,6 +69,7 @@ def ids_of(encoder, texts):
     return encoder.tokenize(tf.constant(texts, tf.string, shape=[len(texts)]))[0].to_list()
 
 
+@pytest.mark.slow
 def test_hard_strings_give_the_hugging_face_ids(pair):
     tokenizer, encoder = pair
     ours, reference = ids_of(encoder, HARD), hf_ids(tokenizer, HARD)
@@ -93,6 +93,7 @@ def test_the_known_traps_are_handled_as_hugging_face_does(pair):
     assert pieces("a [SEP] b") == ["a", "[SEP]", "b"]  # special tokens are matched in raw text
 
 
+@pytest.mark.slow
 def test_every_code_point_in_context(pair):
     """Each of the 1.1M code points between letters and twice, 64 code points per text."""
     tokenizer, encoder = pair
@@ -194,12 +195,14 @@ def test_tokenizers_it_cannot_reproduce_are_refused(minilm_dir, tmp_path):
 PRESETS = sorted(p.name for p in (ROOT / "flags").glob("*.cfg") if "--dataset=../shared/data/" in p.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"real data sets not present at {SHARED_DATA}")
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_text_of_the_shared_data(preset):
-    """Zero mismatches on every text of every split of each ../shared/data set (counts are in the #6 note)."""
-    result = subprocess.run([sys.executable, "-m", "tfft.bench", "--mode=tokenizer", f"--flagfile=flags/{preset}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+def test_every_text_of_the_shared_data(preset, monkeypatch):
+    """Zero mismatches on every text of every split of each ../shared/data set (counts are in the #6 note), by
+    `python -m tfft.bench --mode=tokenizer --flagfile=flags/PRESET` run in this process (conftest in_process)."""
+    monkeypatch.chdir(ROOT)  # the presets' paths are relative to the repository
+    result = in_process("bench", "--mode=tokenizer", f"--flagfile=flags/{preset}")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["texts"] > 1000

@@ -15,6 +15,7 @@ from tfft.studies.baselines import run_baseline
 from tfft.training.loop import train_and_evaluate
 
 
+@pytest.mark.slow
 def test_the_untrained_model_stays_below_the_fine_tuned_one(minilm_dir, tmp_path):
     run = RunConfig(TrainConfig(task="classification", model=str(minilm_dir), max_steps=40, batch_size=16, lr=1e-4,
                                 max_seq_length=64, eval_every=20, log_every=10), DataConfig(dataset="sample"))

@@ -190,6 +190,7 @@ def test_validation_score_is_sklearn_macro_f1_and_seqeval_f1(sample):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_frozen_probe_classification_beats_majority(sample, minilm_dir):
     data = sample["classification"]
     result = baselines.frozen_probe(data, minilm_dir, max_length=64)

@@ -64,6 +64,7 @@ def test_bracketed_reads_tags_as_seqeval():
     assert bracketed(["a", "b", "c"], ["I-X", "I-X", "B-X"]) == "[a b]X [c]X"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_evaluating_a_run_reproduces_its_test_metrics(trained_runs, task):
     run_dir = trained_runs[task]

@@ -20,6 +20,7 @@ def test_difference_counts_a_reproduced_nan_as_equal(reported, reloaded, expecte
     assert difference(reported, reloaded) == expected
 
 
+@pytest.mark.slow
 def test_a_saved_model_reproduces_the_test_numbers_of_its_run(trained_runs, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(trained_runs["classification"], run_dir)

@@ -141,6 +141,7 @@ def mlm_run(tmp_path_factory, tiny_model):
     return out
 
 
+@pytest.mark.slow
 def test_adapted_checkpoint_loads_in_transformers_with_the_same_logits(mlm_run, tiny_model):
     best = mlm_run / "best"
     hf_model, info = transformers.AutoModelForMaskedLM.from_pretrained(best, output_loading_info=True)
@@ -166,6 +167,7 @@ def test_adapted_checkpoint_loads_in_transformers_with_the_same_logits(mlm_run, 
     assert np.abs(adapted["cls.predictions.bias"]).max() > 0  # the head's bias started at 0
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_adapted_encoder(mlm_run, tiny_model, tmp_path, monkeypatch, caplog):
     """A classification run with --model=RUN/best: its model at creation holds the adapted encoder exactly
     (read here straight from best/model.safetensors) and the starting checkpoint's pooler, carried through the
@@ -207,6 +209,7 @@ SENTENCES = ("the cat sat on the mat .", "a dog ran in the park .", "birds sing 
              "she reads a book by the window .", "rain fell on the quiet town .")
 
 
+@pytest.mark.slow
 def test_validation_perplexity_falls_on_a_small_repeated_corpus(tiny_model, tmp_path):
     """Two epochs of a 5-sentence corpus (repeated; the validation split is cut from the same file): the
     untrained head starts near uniform over 30522 tokens, and the tiny model learns the corpus's few tokens

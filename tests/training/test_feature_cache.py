@@ -30,6 +30,7 @@ def final_weights(run_dir) -> dict[str, np.ndarray]:
     return load_file(str(head)) if head.is_file() else load_file(str(best / "model.safetensors"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task,head", [("classification", "lstm"), ("classification", "hf"), ("ner", "crf"),
                                        ("classification", "mlp")])
 def test_cached_features_train_the_same_head(tmp_path, tiny_model, task, head):
@@ -48,6 +49,7 @@ def test_cached_features_train_the_same_head(tmp_path, tiny_model, task, head):
     assert json.loads((cached / "timing.json").read_text())["seconds"]["features"] > 0
 
 
+@pytest.mark.slow
 def test_a_second_run_reuses_the_automatic_cache(tmp_path, tiny_model, monkeypatch, caplog):
     monkeypatch.setattr(feature_cache, "DEFAULT_ROOT", tmp_path / "auto")
     train(tiny_model, tmp_path / "first", head="gru", head_hidden=8)
@@ -63,6 +65,7 @@ def test_a_second_run_reuses_the_automatic_cache(tmp_path, tiny_model, monkeypat
     assert len(list((tmp_path / "auto").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_cache_of_another_model_or_other_data_is_refused(tmp_path, tiny_model):
     directory = tmp_path / "features"
     train(tiny_model, tmp_path / "first", head="lstm", feature_cache=str(directory), init="random", seed=1)
@@ -78,6 +81,7 @@ def test_a_cache_of_another_model_or_other_data_is_refused(tmp_path, tiny_model)
         train(tiny_model, tmp_path / "fourth", head="mlp", feature_cache=str(directory), init="random", seed=1)
 
 
+@pytest.mark.slow
 def test_a_directory_that_is_no_cache_or_is_damaged_is_refused(tmp_path, tiny_model):
     other = tmp_path / "notes"
     other.mkdir()

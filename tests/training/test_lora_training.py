@@ -5,16 +5,13 @@ adapters train further (--lora_adapter), and a LoRA run on the real encoder lear
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_line, padded_batch, tfft_call, tiny_run_config
+from conftest import error_line, in_process, padded_batch, tfft_call, tiny_run_config
 
-ROOT = pathlib.Path(__file__).parent.parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +27,7 @@ def lora_run(tmp_path_factory, tiny_model):
     return run, out
 
 
+@pytest.mark.slow
 def test_only_adapters_and_head_train_and_the_base_is_unchanged(lora_run, tiny_model):
     from tfft.models import lora
     from tfft.training.loop import make_trainer
@@ -84,6 +82,7 @@ def test_best_loads_in_peft_and_merged_in_transformers_with_the_same_logits(lora
     assert json.loads((out / "merged" / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
 
 
+@pytest.mark.slow
 def test_the_export_serves_the_merged_model_without_adapters(lora_run):
     from tfft.serving.predictors import load_predictor
 
@@ -98,15 +97,16 @@ def test_the_export_serves_the_merged_model_without_adapters(lora_run):
         assert max(abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"]) < 1e-4
 
 
+@pytest.mark.slow
 def test_evaluate_reads_a_lora_run(lora_run):
     _, out = lora_run
-    result = subprocess.run([sys.executable, "-m", "tfft.evaluate", f"--run_dir={out}", "--split=test"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = in_process("evaluate", f"--run_dir={out}", "--split=test")
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = json.loads((out / "eval" / "test" / "metrics.json").read_text())
     assert abs(evaluated["accuracy"] - json.loads((out / "test_metrics.json").read_text())["accuracy"]) < 1e-9
 
 
+@pytest.mark.slow
 def test_a_custom_head_with_lora_saves_both_and_loads_back_exactly(tmp_path, tiny_model):
     """--head=mlp under LoRA: best/ holds PEFT's adapter files and tfft's head files; loading it gives the logits of
     the trained model (best/ = the final weights, restored here from the last training checkpoint)."""
@@ -130,10 +130,11 @@ def test_a_custom_head_with_lora_saves_both_and_loads_back_exactly(tmp_path, tin
 
 
 def train(*args):
-    return subprocess.run([sys.executable, "-m", "tfft.train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    """`python -m tfft.train ARGS`, run in this process (conftest in_process)."""
+    return in_process("train", *args)
 
 
+@pytest.mark.slow
 def test_adapters_train_further_from_a_peft_directory(lora_run, tiny_model, tmp_path):
     from tfft.checkpoints.io import from_pretrained
     from tfft.models import lora
@@ -149,6 +150,7 @@ def test_adapters_train_further_from_a_peft_directory(lora_run, tiny_model, tmp_
                for k in lora.adapters(start))
 
 
+@pytest.mark.slow
 def test_adapters_made_with_pytorch_peft_are_evaluated_as_peft_scores_them(tiny_model, tmp_path):
     """A PEFT LoRA adapter made in PyTorch on the tiny base: tfft's step-0 validation (before any update) has PEFT's
     own accuracy on the same texts, and training goes on from it."""
@@ -186,6 +188,7 @@ def test_adapters_made_with_pytorch_peft_are_evaluated_as_peft_scores_them(tiny_
     assert any(e["split"] == "validation" and e["step"] == 2 for e in events)
 
 
+@pytest.mark.slow
 def test_an_adapter_for_another_base_model_fails_in_one_line(lora_run, tmp_path, minilm_dir):
     from tfft.checkpoints.io import save_pretrained
     from tfft.models import BertConfig, build_model
@@ -203,6 +206,7 @@ def test_an_adapter_for_another_base_model_fails_in_one_line(lora_run, tmp_path,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_lora_run_on_the_real_encoder_learns_the_sample_task(tmp_path, minilm_dir):
     """all-MiniLM-L6-v2 with rank-8 adapters on every projection: validation accuracy from the untrained start (the
     adapters are the identity there, the head is random) to well above it, with 1.5% of the parameters training.

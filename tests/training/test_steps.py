@@ -106,6 +106,7 @@ def test_freeze_specs():
             frozen_block_count(bad, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec,trained", [("all", {"classifier"}), ("bottom:1", {"block_1", "pooler", "classifier"}),
                                           ("embeddings", {"block_0", "block_1", "pooler", "classifier"})])
 def test_frozen_variables_get_no_gradient_and_keep_their_values(spec, trained):
@@ -119,6 +120,7 @@ def test_frozen_variables_get_no_gradient_and_keep_their_values(spec, trained):
     assert len(steps.trainable) == len(steps.accumulator.sums) < len(model.trainable_variables)
 
 
+@pytest.mark.slow
 def test_accumulation_equals_one_big_batch(shared_steps):
     """The same TrainSteps from the same start: 3 updates of 8 examples, then (restarted) 3 of two halves each."""
     big = _batch((9, 5, 3, 7, 12, 2, 6, 4), 1)
@@ -134,6 +136,7 @@ def test_accumulation_equals_one_big_batch(shared_steps):
         np.testing.assert_allclose(a, b, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_xla_matches_no_xla(shared_steps):
     """Same weights after 3 updates (tolerance 1e-5: XLA fuses and reorders float32 sums)."""
     weights = []
@@ -146,6 +149,7 @@ def test_xla_matches_no_xla(shared_steps):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fp16_planted_overflow_skips_the_update_and_halves_the_scale():
     model, steps = _steps(fp16=True, seed=5)
     before = [v.numpy().copy() for v in model.trainable_variables]
@@ -178,6 +182,7 @@ def test_fp32_non_finite_step_is_skipped_and_counted_not_applied(plant, shared_s
     assert bool(applied) and int(steps.optimizer.step) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("xla, any_length, traces", [
     (False, True, {"gradients": 1, "predict": 1}),  # traced once for every length before the first batch
     (False, False, {"gradients": 2, "predict": 2}),  # the second length retraces for any length
