@@ -8,7 +8,6 @@ import pytest
 from conftest import error_line, in_process, tiny_run_config
 
 
-
 def user_files(directory: pathlib.Path) -> dict[str, str]:
     """A user's own files in `directory`: a note at the top and one in a subdirectory."""
     (directory / "sub").mkdir(parents=True)

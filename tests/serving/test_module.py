@@ -37,26 +37,31 @@ FRESH_PROCESS = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  registers the WordPiece op
-    export_dir, inputs = sys.argv[1], json.loads(sys.argv[2])
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    outputs = serve(**{name: tf.constant(values, tf.string) for name, values in inputs.items()})
+    served = {}
+    for task, (export_dir, inputs) in json.loads(sys.argv[1]).items():
+        serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+        outputs = serve(**{name: tf.constant(values, tf.string) for name, values in inputs.items()})
+        served[task] = {k: v.numpy().tolist() for k, v in outputs.items()}
     assert not [name for name in sys.modules if name.split(".")[0] == "tfft"], "tfft was imported"
-    print(json.dumps({k: v.numpy().tolist() for k, v in outputs.items()}, default=lambda b: b.decode()))
+    print(json.dumps(served, default=lambda b: b.decode()))
 """)
 
 
-def serve_in_fresh_process(export_dir, inputs: dict) -> dict:
-    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(export_dir), json.dumps(inputs)],
-                            capture_output=True, text=True, timeout=300, cwd="/")
+@pytest.fixture(scope="module")
+def fresh_served(tiny_exports) -> dict:
+    """{task: the serving_default outputs of its export}, served by one fresh process that never imports tfft."""
+    requests = {task: (str(tiny_exports[task]), {"text": TEXTS} | ({"text_pair": PAIRS} if task == "pair" else {}))
+                for task in ("classification", "pair", "ner")}
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, json.dumps(requests)], capture_output=True,
+                            text=True, timeout=300, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "pair"])
-def test_fresh_process_equals_the_python_path_for_classification(task, tiny_runs, tiny_exports):
-    inputs = {"text": TEXTS} | ({"text_pair": PAIRS} if task == "pair" else {})
-    served = serve_in_fresh_process(tiny_exports[task], inputs)
+def test_fresh_process_equals_the_python_path_for_classification(task, tiny_runs, fresh_served):
+    served = fresh_served[task]
     python = ModelPredictor(tiny_runs[task] / "best", task=task, max_length=TINY_MAX_LENGTH).predict(
         TEXTS, PAIRS if task == "pair" else None)
     labels = list(python[0]["probabilities"])
@@ -69,8 +74,8 @@ def test_fresh_process_equals_the_python_path_for_classification(task, tiny_runs
 
 
 @pytest.mark.slow
-def test_fresh_process_equals_the_python_path_for_ner(tiny_runs, tiny_exports):
-    served = serve_in_fresh_process(tiny_exports["ner"], {"text": TEXTS})
+def test_fresh_process_equals_the_python_path_for_ner(tiny_runs, fresh_served):
+    served = fresh_served["ner"]
     python = ModelPredictor(tiny_runs["ner"] / "best", task="ner", max_length=TINY_MAX_LENGTH).predict(TEXTS)
     assert sum(len(record["entities"]) for record in python) > 5  # random heads tag plenty
     for i, (text, record) in enumerate(zip(TEXTS, python)):

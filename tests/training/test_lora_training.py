@@ -13,7 +13,6 @@ import tensorflow as tf
 from conftest import error_line, in_process, padded_batch, tfft_call, tiny_run_config
 
 
-
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory, tiny_model):
     from tfft.runs import start_run
