@@ -264,27 +264,36 @@ def command_module(command: str):
         flagsaver.restore_flag_values(saved)
 
 
-def in_process(command: str, *args: str) -> subprocess.CompletedProcess:
-    """`python -m tfft.<command> ARGS` run in this process instead of a new one (no TensorFlow start-up): the
-    command's flag parsing (cli._parse_flags), console logging and main as cli.run runs them, with its stdout, its
-    stderr and its exit code. Logging is set up as before afterwards."""
-    from tfft import cli, console
-
-    stdout, stderr = io.StringIO(), io.StringIO()
+def finished_process(argv: list[str], run) -> subprocess.CompletedProcess:
+    """run() made into what a process with command line `argv` leaves: its stdout, its stderr and its exit code
+    (SystemExit's, else 0). Logging is set up as before afterwards."""
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    with command_module(command) as module, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            argv = cli._parse_flags([command, *map(str, args)])
-            console.use_console_logging()
-            cli.call_reporting(module.main, argv)
-            code = 0
-        except SystemExit as exited:
-            code = exited.code or 0
-        finally:
-            root.handlers[:] = handlers
-            root.setLevel(level)
-    return subprocess.CompletedProcess([command, *args], code, stdout.getvalue(), stderr.getvalue())
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            run()
+    except SystemExit as exited:
+        code = exited.code or 0
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
+
+
+def in_process(command: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m tfft.<command> ARGS` run in this process instead of a new one (no TensorFlow start-up): the
+    command's flag parsing (cli._parse_flags), console logging and main as cli.run runs them, as a finished process
+    (finished_process)."""
+    from tfft import cli, console
+
+    def run():
+        argv = cli._parse_flags([command, *map(str, args)])
+        console.use_console_logging()
+        cli.call_reporting(module.main, argv)
+
+    with command_module(command) as module:
+        return finished_process([command, *args], run)
 
 
 def refusal(command: str, *args: str) -> str:

@@ -4,9 +4,7 @@ process, the command itself for a few). The modes run in this process (`bench_li
 and main, without a TensorFlow start-up each); speed is never asserted, so the matmul peak MFU is measured against
 is taken at a smaller size."""
 
-import contextlib
 import functools
-import io
 import json
 import pathlib
 import runpy
@@ -15,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import error_line, in_process, refusal
+from conftest import error_line, finished_process, in_process, refusal
 
 ROOT = pathlib.Path(__file__).parent.parent
 MINILM = "all-MiniLM-L6-v2"  # packaged
@@ -92,14 +90,15 @@ def measured_in_process(command: list[str]) -> dict:
     import torch
 
     assert command[0] == sys.executable and command[1].endswith("peer_torch_memory.py"), command
-    stdout, threads = io.StringIO(), torch.get_num_threads()
+    threads = torch.get_num_threads()
     try:
-        with torch.random.fork_rng(), pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        with torch.random.fork_rng(), pytest.MonkeyPatch.context() as patch:
             patch.setattr(sys, "argv", command[1:])
-            runpy.run_path(command[1], run_name="__main__")
+            result = finished_process(command[1:], lambda: runpy.run_path(command[1], run_name="__main__"))
     finally:
         torch.set_num_threads(threads)
-    return json.loads(stdout.getvalue().strip().splitlines()[-1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow

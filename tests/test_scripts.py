@@ -2,12 +2,9 @@
 tiny random BERT): each one command that ends in a report holding what its study is about; and the table of
 scripts/bench_vs_peers.py."""
 
-import contextlib
 import importlib
 import importlib.util
-import io
 import json
-import logging
 import pathlib
 import re
 import runpy
@@ -17,7 +14,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from conftest import error_line
+from conftest import error_line, finished_process
 
 ROOT = pathlib.Path(__file__).parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -45,21 +42,12 @@ def run_script_in_process(script: str, out: pathlib.Path, *args) -> subprocess.C
         sys.path.insert(0, str(SCRIPTS))  # as `python scripts/X.py` has it
     importlib.import_module("studylib")  # before flagsaver: its --smoke stays defined while the module stays imported
     argv = [str(SCRIPTS / script), "--smoke", f"--output_dir={out}", *args]
-    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
-    root, level = logging.getLogger(), logging.getLogger().level  # the study sets INFO
 
     def run(main, argv):  # cli.run without absl's app.run (which exits the process)
         cli.call_reporting(main, cli._parse_flags(argv))
 
-    try:
-        with flagsaver.flagsaver(), mock.patch.object(cli, "run", run), mock.patch.object(sys, "argv", argv), \
-                contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            runpy.run_path(argv[0], run_name="__main__")
-    except SystemExit as exited:
-        code = 0 if exited.code is None else exited.code
-    finally:
-        root.setLevel(level)
-    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
+    with flagsaver.flagsaver(), mock.patch.object(cli, "run", run), mock.patch.object(sys, "argv", argv):
+        return finished_process(argv, lambda: runpy.run_path(argv[0], run_name="__main__"))
 
 
 def report_of(result, out: pathlib.Path) -> str:
