@@ -220,6 +220,15 @@ def error_line(result) -> str:
     return result.stderr.strip().splitlines()[-1]
 
 
+def commands_at_once(*commands: list[str], cwd=None) -> list[subprocess.CompletedProcess]:
+    """Each command started as a process of its own, all at once (their TensorFlow start-ups overlap); their finished
+    processes, in order."""
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in commands]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    return [subprocess.CompletedProcess(p.args, p.returncode, *output) for p, output in zip(processes, outputs)]
+
+
 @contextlib.contextmanager
 def command_module(command: str):
     """tfft.<command> with its flags defined in absl's FLAGS for the block, as `python -m tfft.<command>` has them.

@@ -8,12 +8,11 @@ import functools
 import json
 import pathlib
 import runpy
-import subprocess
 import sys
 
 import pytest
 
-from conftest import error_line, finished_process, in_process, refusal
+from conftest import commands_at_once, error_line, finished_process, in_process, refusal
 
 ROOT = pathlib.Path(__file__).parent.parent
 MINILM = "all-MiniLM-L6-v2"  # packaged
@@ -201,15 +200,13 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
 @pytest.mark.slow
 def test_the_command_refuses_in_the_line_made_in_process_with_exit_code_2(tmp_path):
     """`python -m tfft.bench` itself on absl's refusal and on the data's (two processes at once)."""
-    cases = {}
+    cases = []
     for name, args in (("flag", ["--max_seq_length=abc"]), ("data", ["--dataset={tmp}/latin.tsv"])):
         (tmp_path / name).mkdir()
-        args = bad_input(tmp_path / name, args)
-        cases[name] = (args, subprocess.Popen([sys.executable, "-m", "tfft.bench", *bench_args(*args)], cwd=ROOT,
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for name, (args, process) in cases.items():
-        stdout, stderr = process.communicate(timeout=300)
-        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        cases.append((name, bad_input(tmp_path / name, args)))
+    results = commands_at_once(*([sys.executable, "-m", "tfft.bench", *bench_args(*args)] for _, args in cases),
+                               cwd=ROOT)
+    for (name, args), result in zip(cases, results):
         # TensorFlow's own C++ start-up notices (oneDNN, CUDA probes) may precede it; tfft's report is one line.
         assert error_line(result) == refusal("bench", *bench_args(*args))
         assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1

@@ -2,12 +2,11 @@
 like the run stays below the fine-tuned one, and every baseline writes the run's metrics format."""
 
 import json
-import subprocess
 import sys
 
 import pytest
 
-from conftest import error_line
+from conftest import commands_at_once, error_line
 from tfft.config import RunConfig, TrainConfig
 from tfft.data import DataConfig
 from tfft.runs import start_run
@@ -42,12 +41,9 @@ def test_majority_writes_the_metrics_format_of_a_run(trained_runs, tmp_path):
 
 @pytest.mark.slow
 def test_cli_refuses_an_unknown_kind_and_a_missing_run(tmp_path):
-    """Two `python -m tfft.baseline` processes, at once (tfft.baseline's --run_dir is also tfft.bench's: the command
-    cannot be run in the test process beside the bench tests)."""
-    processes = [subprocess.Popen([sys.executable, "-m", "tfft.baseline", f"--run_dir={tmp_path}", f"--kind={kind}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for kind in ("bogus", "majority")]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    bogus, majority = (subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(processes, outputs))
+    """`python -m tfft.baseline` itself, two processes at once (conftest commands_at_once)."""
+    bogus, majority = commands_at_once(
+        *([sys.executable, "-m", "tfft.baseline", f"--run_dir={tmp_path}", f"--kind={kind}"]
+          for kind in ("bogus", "majority")))
     assert error_line(bogus).startswith("error: flag --kind=bogus: value should be one of")
     assert error_line(majority) == f"error: {tmp_path} is not a tfft run directory: config.json is missing"

@@ -3,12 +3,11 @@
 import dataclasses
 import json
 import re
-import subprocess
 import sys
 
 import pytest
 
-from conftest import error_line, refusal, tiny_run_config
+from conftest import commands_at_once, error_line, refusal, tiny_run_config
 from tfft.studies import grid
 from tfft.runs import read_metrics_log
 from tfft.studies.grid import GridError, SweepConfig, parse_grid, rank, run_sweep, trials
@@ -232,13 +231,10 @@ def test_the_sweep_command_refuses_in_the_line_made_in_process(tiny_model, tmp_p
     """`python -m tfft.sweep` itself, for a bad grid and a bad metric (two processes at once): exit code 2, the very
     line refusal() makes, nothing written."""
     cases = {tmp_path / "grid": [f"--grid={BAD_GRIDS[1][0]}"], tmp_path / "metric": METRIC_ARGS}
-    processes = {out: subprocess.Popen([sys.executable, "-m", "tfft.sweep", *sweep_args(out, tiny_model, *args)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for out, args in cases.items()}
-    for out, process in processes.items():
-        stdout, stderr = process.communicate(timeout=300)
-        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-        assert error_line(result) == refusal("sweep", *sweep_args(out, tiny_model, *cases[out]))
+    results = commands_at_once(*([sys.executable, "-m", "tfft.sweep", *sweep_args(out, tiny_model, *args)]
+                                 for out, args in cases.items()))
+    for (out, args), result in zip(cases.items(), results):
+        assert error_line(result) == refusal("sweep", *sweep_args(out, tiny_model, *args))
         assert not (out / "s").exists()
 
 
