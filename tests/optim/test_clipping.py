@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfft.optim import GradientAccumulator, clip_by_global_norm, dense_gradients
+from tfft.optim import GradientAccumulator, clip_by_global_norm, clip_coefficient, dense_gradients
+from tfft.optim.clipping import sum_of_squares
 
 torch = pytest.importorskip("torch")
 
@@ -46,6 +47,25 @@ def test_non_finite_gradients_pass_through_unchanged(bad):
     assert not np.isfinite(norm.numpy())
     for ours, grad in zip(clipped, grads):
         np.testing.assert_array_equal(ours.numpy(), grad)
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (30, 17), (2, 3, 129)])
+def test_sum_of_squares_equals_the_float64_sum(shape):
+    values = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    expected = np.sum(values.astype(np.float64) ** 2)
+    for compiled in (False, True):
+        ours = tf.function(sum_of_squares, jit_compile=compiled)(tf.constant(values))
+        assert ours.shape == () and ours.dtype == tf.float32
+        np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-6)
+    assert float(sum_of_squares(tf.constant(values, tf.bfloat16))) == pytest.approx(
+        np.sum(tf.cast(tf.constant(values, tf.bfloat16), tf.float64).numpy() ** 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("norm, clip_norm, expected", [
+    (2.0, 1.0, 1.0 / (2.0 + 1e-6)), (0.5, 1.0, 1.0), (2.0, None, 1.0), (2.0, 0.0, 1.0), (np.inf, 1.0, 1.0),
+    (np.nan, 1.0, 1.0)])
+def test_clip_coefficient_is_torchs_factor(norm, clip_norm, expected):
+    assert float(clip_coefficient(tf.constant(norm, tf.float32), clip_norm)) == pytest.approx(expected, rel=1e-7)
 
 
 def test_clipping_compiles_with_xla():
@@ -103,6 +123,25 @@ def test_accumulated_micro_batches_equal_one_big_batch():
     accumulator.reset()
     assert all(not np.any(v.numpy()) for v in accumulator.value())
     assert all(isinstance(s, tf.Variable) and s.dtype == tf.float32 for s in accumulator.sums)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_embedding_gradients_scatter_into_their_rows_repeats_adding_up(compiled):
+    """An embedding table's gradient (IndexedSlices from tf.gather, rows repeated) accumulated twice with a dense one:
+    numpy's np.add.at over the same rows is the reference."""
+    table, dense = tf.Variable(tf.zeros([7, 3])), tf.Variable(tf.zeros([2]))
+    rng = np.random.default_rng(5)
+    accumulator = GradientAccumulator([table, dense])
+    add = tf.function(accumulator.add, jit_compile=compiled)
+    expected = np.zeros([7, 3], np.float32)
+    for ids in ([1, 4, 1, 6], [4, 4, 0]):
+        values = rng.normal(size=(len(ids), 3)).astype(np.float32)
+        add([tf.IndexedSlices(tf.constant(values), tf.constant(ids), tf.constant([7, 3])), tf.ones([2])])
+        np.add.at(expected, ids, values)
+    np.testing.assert_allclose(accumulator.value()[0].numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(accumulator.value()[1].numpy(), [2.0, 2.0])
+    with pytest.raises(ValueError, match="does not match variable"):
+        accumulator.add([tf.IndexedSlices(tf.ones([1, 4]), tf.constant([0])), tf.ones([2])])
 
 
 def test_gradient_lists_are_checked():

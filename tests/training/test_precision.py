@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfft.optim import AdamW, clip_by_global_norm
-from tfft.training.precision import LossScale, all_finite, cpu_flags, precision_warning
+from tfft.training.precision import LossScale, all_finite, cpu_flags, finite_by_norm, precision_warning
 
 
 def _finite():
@@ -72,6 +72,21 @@ def test_all_finite():
     assert bool(all_finite(_finite()))
     assert not bool(all_finite(_with(np.nan)))
     assert bool(all_finite([tf.fill([4], 3e38)]))  # large but finite: no false alarm from a sum
+
+
+@pytest.mark.parametrize("grads, expected", [
+    ([tf.ones([2, 3]), tf.fill([4], 3e38)], True),  # the sum of squares overflows, every element is finite
+    (_with(np.inf), False), (_with(np.nan), False), (_finite(), True)])
+def test_finite_by_norm_agrees_with_all_finite(grads, expected):
+    norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+    for compiled in (False, True):
+        assert bool(tf.function(lambda n: finite_by_norm(n, lambda: grads), jit_compile=compiled)(norm)) == expected
+
+
+def test_finite_by_norm_builds_the_gradients_only_for_a_non_finite_norm():
+    built = []
+    assert bool(finite_by_norm(tf.constant(3.0), lambda: built.append(1) or _finite()))
+    assert not built
 
 
 def test_state_is_checkpointed(tmp_path):

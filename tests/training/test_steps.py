@@ -4,7 +4,7 @@ one big batch, XLA equals no XLA, and a planted non-finite gradient is skipped u
 The steps run a one-block model (freezing: two blocks): every trace and XLA compile is of one block less, and
 what is checked does not depend on depth. The tests without XLA, and those with it, share one TrainSteps each
 (`shared_steps`), restarted from its initial state (every variable read back from a checkpoint) before each
-use: the compiled `apply` (XLA-compiled whatever --xla says) and the traced steps are made once."""
+use: the compiled `apply` (its update XLA-compiled whatever --xla says) and the traced steps are made once."""
 
 import dataclasses
 
@@ -224,3 +224,30 @@ def test_lr_scale_equals_torch_param_groups_with_their_own_lr():
         reference.step()
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_an_update_is_torchs_clipped_adamw_step_on_the_mean_gradient(fp16):
+    """`apply` from two accumulated micro-batches against torch: the gradient sums divided by the label weight
+    (and the loss scale), clip_grad_norm_ to 1.0, then torch.optim.AdamW, on copies of the same variables."""
+    torch = pytest.importorskip("torch")
+    _, steps = _steps(fp16=fp16)
+    before = [v.numpy() for v in steps.trainable]
+    batches = [_batch((9, 5, 3, 7), 3), _batch((12, 2, 6), 4)]
+    weight = 0.0
+    for batch in batches:
+        weight += float(steps.accumulate(batch)[1])
+    sums = [s.numpy() for s in steps.accumulator.value()]
+    scale = float(steps.loss_scale.current)  # what the sums were taken at (2**15 under fp16)
+    applied, norm = steps.apply(tf.constant(weight), tf.constant(1.0))
+    assert bool(applied) and scale == (2.0**15 if fp16 else 1.0)
+    params = [torch.tensor(b, requires_grad=True) for b in before]
+    for param, total in zip(params, sums):
+        param.grad = torch.tensor(total * 8 / weight / scale)
+    torch_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+    optimizer.step()
+    np.testing.assert_allclose(float(norm), float(torch_norm), rtol=1e-5)
+    for ours, theirs in zip(steps.trainable, params):
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert all(not np.any(s.numpy()) for s in steps.accumulator.value())

@@ -15,7 +15,7 @@ still reports (and counts) a non-finite step, which the loop then skips or stops
 """
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -50,6 +50,13 @@ def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:
     Checked element by element: a sum-based check could overflow on large but finite gradients.
     """
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(g))) for g in grads])
+
+
+def finite_by_norm(norm: tf.Tensor, grads: Callable[[], Sequence[tf.Tensor]]) -> tf.Tensor:
+    """`all_finite(grads())` given the gradients' global norm, checking elements only when the norm is not finite: a
+    finite norm bounds every element, while an infinite one may be the sum of squares of large but finite gradients
+    overflowing (then `grads()` is built and checked element by element)."""
+    return tf.cond(tf.math.is_finite(norm), lambda: tf.constant(True), lambda: all_finite(grads()))
 
 
 class LossScale(tf.Module):
@@ -90,7 +97,10 @@ class LossScale(tf.Module):
         """Adjusts the scale after one step's (unscaled) gradients and loss; returns whether they are all finite,
         i.e. whether to apply the update. Disabled: the scale stays 1; a non-finite step is only counted.
         """
-        finite = all_finite(list(grads) + ([] if loss is None else [loss]))
+        return self.record(all_finite(list(grads) + ([] if loss is None else [loss])))
+
+    def record(self, finite: tf.Tensor) -> tf.Tensor:
+        """`update` given whether the step's gradients and loss are all finite; returns `finite`."""
         self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         if not self.enabled:
             return finite
