@@ -55,9 +55,18 @@ def run(name: str, command: list[str], output: pathlib.Path) -> dict:
     return line
 
 
+def cpu_line(results: dict[str, dict]) -> str:
+    """The CPU the tfft.bench lines report: model, instruction sets, cores, and an ONEDNN_MAX_CPU_ISA cap if set."""
+    cpu = next((line["cpu"] for line in results.values() if "cpu" in line), None)
+    if cpu is None:
+        return "CPU: not reported"
+    cap = f", ONEDNN_MAX_CPU_ISA={cpu['onednn_max_cpu_isa']}" if cpu["onednn_max_cpu_isa"] else ""
+    return f"CPU: {cpu['model']} ({', '.join(cpu['isa'])}), {cpu['cores']} cores{cap}"
+
+
 def table(results: dict[str, dict]) -> str:
-    """Markdown: tfft against the peer for each target that both sides measured."""
-    rows = ["| target | tfft | peer | tfft / peer |", "|---|---|---|---|"]
+    """Markdown: the CPU tfft ran on, then tfft against the peer for each target that both sides measured."""
+    rows = [cpu_line(results), "", "| target | tfft | peer | tfft / peer |", "|---|---|---|---|"]
 
     def row(label, ours, peer):
         ratio = f"{ours / peer:.2f}x" if ours and peer else ""

@@ -31,9 +31,10 @@ def run_bench(argv: list[str]) -> dict:
 
 
 def bench_line(*args, model=MINILM) -> dict:
-    """A bench run's JSON line (run_bench), which reports the process's peak resident memory."""
+    """A bench run's JSON line (run_bench), which reports the process's peak resident memory and its CPU."""
     line = run_bench(bench_args(*args, model=model))
     assert line["peak_rss_mb"] > 100
+    assert set(line["cpu"]) == {"model", "isa", "cores", "onednn_max_cpu_isa"}
     return line
 
 

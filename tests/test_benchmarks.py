@@ -8,7 +8,8 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from tfft.benchmarks import call_seconds, forward_flops, matmul_peak, steady_seconds, synthetic_batch
+from tfft.benchmarks import (call_seconds, cpu_description, forward_flops, matmul_peak, steady_seconds,
+                             synthetic_batch)
 from tfft.models import BertConfig, DistilBertConfig
 from tfft.tokenization import IGNORE_INDEX
 
@@ -72,3 +73,16 @@ def test_call_timing_and_matmul_peak():
     assert steady_seconds([9.0, 1.0, 3.0, 2.0], warmup=1) == 2.0
     peak = matmul_peak(size=256, repeats=2)
     assert peak["dtype"] == "float32" and peak["peak"] == max(peak["graph"], peak["xla"]) > 0
+
+
+def test_cpu_description_names_the_model_and_the_instruction_sets_that_pick_kernels(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma f16c\n\n"
+                       "processor\t: 1\nmodel name\t: other\nflags\t\t: avx512f\n")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    described = cpu_description(cpuinfo)
+    assert described["model"] == "AMD EPYC" and described["isa"] == ["avx2", "fma"]
+    assert described["onednn_max_cpu_isa"] == "AVX2" and described["cores"] >= 1
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert cpu_description(tmp_path / "missing") == {"model": "unknown", "isa": [], "cores": described["cores"],
+                                                     "onednn_max_cpu_isa": None}

@@ -265,8 +265,9 @@ def test_bench_vs_peers_table_puts_each_target_beside_its_peer():
     spec.loader.exec_module(script)
     names = [name for name, _ in script.tfft_runs(pathlib.Path("data"))]
     assert "train_step distilbert-random xla" in names and names[-2:] == ["epoch sst2", "pipeline sst2"]
+    cpu = {"model": "AMD EPYC", "isa": ["avx2", "fma"], "cores": 2, "onednn_max_cpu_isa": None}
     results = {
-        "train_step minilm": {"examples_per_second": 15.0, "mfu": 0.7},
+        "train_step minilm": {"examples_per_second": 15.0, "mfu": 0.7, "cpu": cpu},
         "train_step minilm xla": {"examples_per_second": 13.0, "mfu": 0.6},
         "peer minilm": {"train_examples_per_s": 12.0, "infer_examples_per_s": 50.0},
         "infer minilm": {"python": {"examples_per_second": 60.0}, "saved_model": {"examples_per_second": 55.0}},
@@ -276,6 +277,9 @@ def test_bench_vs_peers_table_puts_each_target_beside_its_peer():
         "pipeline sst2": {"tokenize_examples_per_second": 14000.0},
     }
     table = script.table(results).splitlines()
+    assert table[0] == "CPU: AMD EPYC (avx2, fma), 2 cores"
+    assert script.cpu_line({"x": {"cpu": {**cpu, "onednn_max_cpu_isa": "AVX2"}}}).endswith(", ONEDNN_MAX_CPU_ISA=AVX2")
+    assert script.cpu_line({"peer": {}}) == "CPU: not reported"
     assert "| minilm train ex/s (MFU 70%) | 15.0 | 12.0 | 1.25x |" in table
     assert "| minilm xla train ex/s (MFU 60%) | 13.0 |  |  |" in table  # the peer has no XLA run
     assert "| minilm inference ex/s, saved_model | 55.0 | 50.0 | 1.10x |" in table

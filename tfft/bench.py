@@ -1,6 +1,7 @@
 """`python -m tfft.bench`: measurements, one JSON line per run (optionally appended to --output), each with the
-process's peak resident memory. The training flags (--model, --task, --batch_size, --max_seq_length, --xla,
---precision, --optimizer, --freeze, ...) mean what they mean to tfft.train.
+process's peak resident memory and the CPU it ran on (model, instruction sets, cores). The training flags
+(--model, --task, --batch_size, --max_seq_length, --xla, --precision, --optimizer, --freeze, ...) mean what they
+mean to tfft.train.
 
 --mode=train_step: the real training step (tfft.training.loop.make_trainer: forward, loss, backward, clipping,
 optimizer) on a fixed synthetic batch of --batch_size x --max_seq_length: median step seconds after
@@ -42,7 +43,8 @@ import tensorflow as tf
 from absl import flags
 
 from tfft import cli, files
-from tfft.benchmarks import call_seconds, forward_flops, matmul_peak, peak_rss_mb, steady_seconds, synthetic_batch
+from tfft.benchmarks import (call_seconds, cpu_description, forward_flops, matmul_peak, peak_rss_mb, steady_seconds,
+                             synthetic_batch)
 from tfft.checkpoints.hub import resolve
 from tfft.checkpoints.io import save_pretrained
 from tfft.config import PRECISIONS, ConfigFlagError, RunConfig, TrainConfig
@@ -397,6 +399,7 @@ def main(argv):
         else:
             result = {"pipeline": bench_pipeline, "tokenizer": bench_tokenizer, "serve": bench_serve}[FLAGS.mode](FLAGS)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["cpu"] = cpu_description()
     line = json.dumps(result)
     print(line)
     if FLAGS.output:

@@ -7,6 +7,8 @@ the same process, the way PaLM's appendix and nanoGPT count it: the matmuls of t
 Embedding lookups, softmax, layer norms, the optimizer and the task head are left out, so MFU is a lower bound.
 """
 
+import os
+import pathlib
 import resource
 import statistics
 import time
@@ -16,6 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfft.tokenization import IGNORE_INDEX
+from tfft.training.precision import cpu_fields
+
+# The instruction sets that decide which kernels oneDNN and XLA run on an x86 CPU (/proc/cpuinfo names); the same
+# step ran 1.7x apart on two EPYCs of this project, one with AVX-512 and AVX-512 BF16, one with AVX2 and FMA only.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "amx_int8")
 
 MATMUL_SIZE = 2048
 
@@ -32,6 +39,15 @@ def matmul_peak(dtype: tf.DType = tf.float32, size: int = MATMUL_SIZE, repeats: 
         seconds = steady_seconds(call_seconds(lambda: matmul(a, b).numpy(), 1 + repeats), warmup=1)
         rates[name] = round(2 * size**3 / seconds / 1e9, 1)
     return {"dtype": tf.as_dtype(dtype).name, "size": size, **rates, "peak": max(rates.values())}
+
+
+def cpu_description(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> dict:
+    """What a CPU speed depends on: the model, which of ISA_FLAGS it has, the cores, and ONEDNN_MAX_CPU_ISA when set
+    (it caps the instruction set oneDNN's kernels use, e.g. AVX2 on an AVX-512 machine)."""
+    fields = cpu_fields(cpuinfo)
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", "unknown"), "isa": [f for f in ISA_FLAGS if f in flags],
+            "cores": os.cpu_count(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 def encoder_dims(config) -> tuple[int, int, int]:

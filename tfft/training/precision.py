@@ -118,16 +118,24 @@ class LossScale(tf.Module):
 NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
-def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> set[str]:
-    """The instruction-set flags of the first CPU; empty where /proc/cpuinfo does not exist."""
+def cpu_fields(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo ("model name", "flags", ...); empty where the file does not exist."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
+        return {}
+    fields = {}
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+        if not line.strip():
+            break  # the blank line after the first CPU
+        name, _, value = line.partition(":")
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> set[str]:
+    """The instruction-set flags of the first CPU; empty where /proc/cpuinfo does not exist."""
+    return set(cpu_fields(cpuinfo).get("flags", "").split())
 
 
 def precision_warning(precision: str, flags: set[str] | None = None) -> str | None:
