@@ -4,7 +4,7 @@ one big batch, XLA equals no XLA, and a planted non-finite gradient is skipped u
 The steps run a one-block model (freezing: two blocks): every trace and XLA compile is of one block less, and
 what is checked does not depend on depth. The tests without XLA, and those with it, share one TrainSteps each
 (`shared_steps`), restarted from its initial state (every variable read back from a checkpoint) before each
-use: the compiled `apply` (its update XLA-compiled whatever --xla says) and the traced steps are made once."""
+use: the compiled `apply` and the traced steps are made once."""
 
 import dataclasses
 
@@ -17,6 +17,7 @@ from tfft.models import BertConfig, build_model
 from tfft.optim import AdamW
 from tfft.training.freeze import FreezeError, frozen_block_count, layer_lr_scales, trainable_variables
 from tfft.training.precision import LossScale
+from tfft.training import steps as steps_module
 from tfft.training.steps import TrainSteps
 
 TINY = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37,
@@ -226,12 +227,16 @@ def test_lr_scale_equals_torch_param_groups_with_their_own_lr():
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("fp16", [False, True])
-def test_an_update_is_torchs_clipped_adamw_step_on_the_mean_gradient(fp16):
+@pytest.mark.parametrize("fp16, xla_update", [(False, False), (True, True)])
+def test_an_update_is_torchs_clipped_adamw_step_on_the_mean_gradient(fp16, xla_update, monkeypatch):
     """`apply` from two accumulated micro-batches against torch: the gradient sums divided by the label weight
-    (and the loss scale), clip_grad_norm_ to 1.0, then torch.optim.AdamW, on copies of the same variables."""
+    (and the loss scale), clip_grad_norm_ to 1.0, then torch.optim.AdamW, on copies of the same variables; with the
+    update as a graph (a small model's) and XLA-compiled (from XLA_UPDATE_PARAMETERS on, here lowered to 0)."""
     torch = pytest.importorskip("torch")
+    if xla_update:
+        monkeypatch.setattr(steps_module, "XLA_UPDATE_PARAMETERS", 0)
     _, steps = _steps(fp16=fp16)
+    assert steps.xla_update == xla_update
     before = [v.numpy() for v in steps.trainable]
     batches = [_batch((9, 5, 3, 7), 3), _batch((12, 2, 6), 4)]
     weight = 0.0

@@ -26,6 +26,9 @@ from tfft.tokenization import IGNORE_INDEX
 from tfft.training.losses import model_loss
 from tfft.training.precision import finite_by_norm
 
+# Trainable parameters from which the optimizer update is XLA-compiled (see TrainSteps).
+XLA_UPDATE_PARAMETERS = 1_000_000
+
 
 def forward(model, batch: dict, *, training: bool, frozen_encoder: bool = False) -> tf.Tensor:
     """The model's logits for a batch. A frozen encoder (--freeze=all) runs in inference mode, without dropout: it
@@ -90,11 +93,15 @@ class TrainSteps:
                                    reduce_retracing=not xla)
         self.accumulate = step_function(self._accumulate, reduce_retracing=not xla)
         # The update is elementwise work over every trainable parameter (AdamW reads 4 floats and writes 3 per
-        # parameter): XLA fuses it into one pass per variable, 1.8x faster on CPU than op by op (tfft.bench),
-        # whatever --xla says about the model. Not over several devices: one XLA cluster cannot reach the
-        # variables' copies on the others. The rest of `apply` (norm, finiteness) is a graph: all-MiniLM-L6-v2's
-        # `apply` took 150 ms with XLA's scalar-loop reductions, 28 ms so (2 AVX2 cores, median of 10 calls).
-        self._update = step_function(self._scaled_update, jit_compile=strategy.num_replicas_in_sync == 1)
+        # parameter): XLA fuses it into one pass per variable, whatever --xla says about the model. On 2 AVX2 cores,
+        # AdamW over 22.6M parameters took 28 ms so against 159 ms op by op, and its compile ~1.5 s more than the
+        # graph's trace: XLA pays from XLA_UPDATE_PARAMETERS trainable parameters on (a LoRA or head-only update is
+        # a graph). Not over several devices: one XLA cluster cannot reach the variables' copies on the others.
+        # The rest of `apply` (norm, finiteness) is a graph: all-MiniLM-L6-v2's `apply` took 150 ms with XLA's
+        # scalar-loop reductions, 28 ms so (median of 10 calls).
+        parameters = sum(v.shape.num_elements() for v in trainable)
+        self.xla_update = strategy.num_replicas_in_sync == 1 and parameters >= XLA_UPDATE_PARAMETERS
+        self._update = step_function(self._scaled_update, jit_compile=self.xla_update)
         self.apply = step_function(self._apply)
 
     def trace_any_length(self, train_spec, eval_spec) -> None:
