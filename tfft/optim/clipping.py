@@ -44,7 +44,8 @@ def sum_of_squares(tensor: tf.Tensor) -> tf.Tensor:
     """The sum of the squared elements (float32 scalar), as the product of the flattened tensor with itself: a
     matmul kernel, multi-threaded and vectorised, where reduce_sum(square(x)) is a scalar loop under XLA on CPU.
     Over all-MiniLM-L6-v2's 22.6M gradient elements on 2 AVX2 cores: 5.4 ms as a graph matmul, against 30 ms for
-    reduce_sum(square) as a graph and 59 ms under XLA (timed in one process, median of 10)."""
+    reduce_sum(square) as a graph and 59 ms under XLA (timed in one process, median of 10; XLA's CPU code running
+    single-threaded: tensorflow#58142)."""
     flat = tf.reshape(tf.cast(tensor, tf.float32), [1, -1])  # [1, n]
     return tf.reshape(tf.matmul(flat, flat, transpose_b=True), [])
 

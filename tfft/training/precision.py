@@ -3,12 +3,15 @@
 float16 gradients underflow below ~6e-8 (subnormals) and overflow above 65504. The loss is multiplied by a
 large power of two before the backward pass and the float32 gradients divided by it after; a power of two
 makes both exact. When a step overflows (a non-finite gradient), the update is skipped and the scale halved;
-after `growth_interval` finite steps in a row it is doubled again. The step reads:
+after `growth_interval` finite steps in a row it is doubled again. A step reads:
 
     grads = loss_scale.unscale(tape.gradient(loss_scale.scale(loss), variables))
     finite = loss_scale.update(grads)
     grads, norm = clip_by_global_norm(grads, clip_norm)
     tf.cond(finite, apply_update, skip)
+
+(tfft.training.steps folds the unscaling into one scalar and passes `record` the finiteness it read off the
+gradients' norm, `finite_by_norm`.)
 
 bfloat16 and float32 need no scaling: `LossScale(enabled=False)` keeps scale 1 and the same step code, and
 still reports (and counts) a non-finite step, which the loop then skips or stops at (--nan_policy).
